@@ -1,0 +1,52 @@
+# Tandem: `make run` starts the server, `make test` runs every test. Both install what is
+# missing first (`make setup` does only that). Stamps make a second run skip finished steps.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DB ?= tandem.db
+
+CLIENT_SOURCES := $(shell find client_web/src -type f 2>/dev/null) client_web/build.mjs shared/protocol.json
+
+.PHONY: setup run test lint bench chromium clean
+
+setup: $(VENV)/.installed tests/node/node_modules/.installed client_web/dist/.built
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+client_web/node_modules/.installed: client_web/package.json client_web/package-lock.json
+	cd client_web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+client_web/dist/.built: client_web/node_modules/.installed $(CLIENT_SOURCES)
+	cd client_web && npm run --silent build
+	touch $@
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "install Chromium (Debian package 'chromium') for the browser tests" >&2; exit 1; fi; }
+
+run: setup
+	$(PY) -m server serve --host $(HOST) --port $(PORT) --db $(DB)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check server tests bench
+	$(VENV)/bin/ruff format --check server tests bench
+
+test: setup chromium lint
+	$(PY) -m pytest -ra
+
+clean:
+	rm -rf $(VENV) tests/node/node_modules client_web/node_modules client_web/dist

@@ -1,0 +1,122 @@
+"""The WebSocket endpoint: the only module that touches aiohttp's WebSocket.
+
+It turns a socket into a :class:`Connection`, waits for the room to be loaded before it reads
+a single message, feeds frames to the room and closes with the contract's codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from .appkeys import ROOMS, SETTINGS
+from .connection import Connection
+from .contract import ACK_QUERY_PARAM, CloseCode
+from .names import BadDocumentName, check_document_name
+from .protocol import KEEPALIVE_FRAME, ProtocolError
+from .room import Room
+from .rooms import RoomLoadError, Rooms
+
+log = logging.getLogger("tandem.transport")
+
+
+async def websocket_handler(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    rooms = request.app[ROOMS]
+    name = request.match_info.get("name", "")
+    ws = web.WebSocketResponse(
+        max_msg_size=settings.max_message_size,
+        compress=False,  # permessage-deflate costs CPU on every frame; updates are small
+        heartbeat=None,  # we send frames JavaScript can see instead (see keepalive_loop)
+    )
+    try:
+        check_document_name(name)
+    except BadDocumentName as exc:
+        if not ws.can_prepare(request).ok:
+            raise web.HTTPBadRequest(text=f"bad document name: {exc}\n") from exc
+        # Accept, then close with 4404: y-websocket clients treat 44xx as final and stop.
+        await ws.prepare(request)
+        await ws.close(code=CloseCode.badDocumentName, message=b"bad document name")
+        return ws
+    if not ws.can_prepare(request).ok:
+        raise web.HTTPBadRequest(text="this endpoint speaks WebSocket (y-protocols) only\n")
+    await ws.prepare(request)
+
+    async def close_socket(code: int, reason: str) -> None:
+        await ws.close(code=code, message=reason.encode("utf-8")[:120])
+
+    conn = Connection(
+        name,
+        ws.send_bytes,
+        close_socket,
+        wants_ack=request.query.get(ACK_QUERY_PARAM) == "1",
+        outbox_limit=settings.outbox_limit,
+        remote=request.remote or "?",
+    )
+    sender = asyncio.create_task(conn.run_sender(), name=f"tandem-send-{conn.id}")
+    try:
+        try:
+            room = await rooms.acquire(name)
+        except RoomLoadError as exc:
+            conn.close(CloseCode.serverError, "document could not be loaded")
+            log.error("%r refused: %s", conn, exc)
+            await sender
+            return ws
+        room.join(conn)
+        try:
+            await _receive_loop(ws, conn, room)
+        finally:
+            room.leave(conn)
+            rooms.release(room)
+    finally:
+        if not sender.done():
+            conn.close(WSCloseCode.OK, "")
+            try:
+                await asyncio.wait_for(sender, timeout=5)
+            except TimeoutError:
+                sender.cancel()
+    return ws
+
+
+async def _receive_loop(ws: web.WebSocketResponse, conn: Connection, room: Room) -> None:
+    async for msg in ws:
+        if conn.closed:
+            return
+        if msg.type is WSMsgType.BINARY:
+            try:
+                room.receive(conn, msg.data)
+            except ProtocolError as exc:
+                log.warning("%r closed (%d): %s", conn, exc.close_code, exc)
+                conn.close(exc.close_code, str(exc))
+                return
+        elif msg.type is WSMsgType.TEXT:
+            log.warning("%r sent a text frame; closing", conn)
+            conn.close(CloseCode.unsupportedData, "binary frames only")
+            return
+        elif msg.type is WSMsgType.ERROR:
+            # aiohttp has already closed the socket (e.g. 1009 for an oversize message).
+            log.warning("%r: %s", conn, ws.exception())
+            return
+
+
+async def keepalive_loop(rooms: Rooms, interval: float) -> None:
+    """Send a no-op frame to every connection that has heard nothing for ``interval`` s."""
+    while True:
+        await asyncio.sleep(interval / 2)
+        stale = time.monotonic() - interval
+        for room in rooms.loaded():
+            for peer in room.peers:
+                if peer.last_sent < stale:
+                    peer.send(KEEPALIVE_FRAME)
+
+
+async def close_all(rooms: Rooms) -> None:
+    """Shutdown: tell every client to come back later (1001) and wait for the closes."""
+    peers = [peer for room in rooms.loaded() for peer in room.peers]
+    for peer in peers:
+        peer.close(CloseCode.goingAway, "server shutting down")
+    if peers:
+        await asyncio.wait([asyncio.ensure_future(peer.wait_closed()) for peer in peers], timeout=5)

@@ -1,0 +1,177 @@
+"""The SQLite store on real files: append/load, group commit, compaction, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from pycrdt import Doc, Text
+
+from server.store import SCHEMA_VERSION, Store, StoreError
+
+from .traces import load_trace, trace_updates
+
+
+def doc_from(updates: list[bytes]) -> Doc:
+    doc = Doc()
+    for update in updates:
+        doc.apply_update(update)
+    return doc
+
+
+async def test_appended_updates_load_back_in_order(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "t.db")
+    try:
+        for i in range(5):
+            store.append("doc", f"u{i}".encode())
+        store.append("other", b"x")
+        await store.flush()
+        assert await store.load("doc") == [f"u{i}".encode() for i in range(5)]
+        assert await store.load("other") == [b"x"]
+        assert await store.load("missing") == []
+    finally:
+        await store.close()
+
+
+async def test_ack_callback_runs_only_once_the_row_is_committed(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    store = await Store.open(db)
+    seen_by_other_connection: list[int] = []
+
+    def on_commit() -> None:
+        # A separate connection sees only committed data.
+        with sqlite3.connect(db) as other:
+            (count,) = other.execute("SELECT COUNT(*) FROM updates").fetchone()
+        seen_by_other_connection.append(count)
+
+    try:
+        store.append("doc", b"payload", on_commit)
+        store.append("doc", None, on_commit)  # an empty update is acked in order, stores nothing
+        assert seen_by_other_connection == []
+        await store.flush()
+        assert seen_by_other_connection == [1, 1]
+    finally:
+        await store.close()
+
+
+async def test_appends_queued_together_share_one_commit(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "t.db")
+    try:
+        before = store.health.batches
+        for i in range(100):
+            store.append("doc", bytes([i]))
+        await store.flush()
+        assert store.health.batches - before == 1
+        assert len(await store.load("doc")) == 100
+    finally:
+        await store.close()
+
+
+async def test_compaction_of_a_real_trace_keeps_the_document_identical(tmp_path: Path) -> None:
+    updates, text = trace_updates()
+    assert text == load_trace()["endContent"]
+    plain = await Store.open(tmp_path / "plain.db", compact_updates=10**9, compact_bytes=10**12)
+    compacted = await Store.open(tmp_path / "compact.db", compact_updates=500)
+    try:
+        for start in range(0, len(updates), 250):
+            for update in updates[start : start + 250]:
+                plain.append("svelte", update)
+                compacted.append("svelte", update)
+            await compacted.flush()
+        await plain.flush()
+        assert await plain.log_length("svelte") == len(updates)
+        # Compacted every ~500 updates: the log is one snapshot plus a short tail.
+        assert await compacted.log_length("svelte") <= 500
+        assert compacted.health.compactions >= len(updates) // 500 - 1
+
+        reference = doc_from(await plain.load("svelte"))
+        loaded = doc_from(await compacted.load("svelte"))
+        assert str(loaded.get("content", type=Text)) == text
+        assert loaded.get_state() == reference.get_state()
+        # Nothing in either (insertions or deletions) is missing from the other.
+        for a, b in ((reference, loaded), (loaded, reference)):
+            union = doc_from([a.get_update(), b.get_update()])
+            assert str(union.get("content", type=Text)) == text
+            assert union.get_state() == a.get_state()
+
+        info = await compacted.document("svelte")
+        assert info is not None
+        assert info.size_bytes < (await plain.document("svelte")).size_bytes  # type: ignore[union-attr]
+        # An explicit full compaction leaves exactly one row that loads the same document.
+        assert await compacted.compact("svelte")
+        assert await compacted.log_length("svelte") == 1
+        again = doc_from(await compacted.load("svelte"))
+        assert str(again.get("content", type=Text)) == text
+    finally:
+        await plain.close()
+        await compacted.close()
+
+
+async def test_compaction_keeps_updates_still_waiting_for_their_dependencies(
+    tmp_path: Path,
+) -> None:
+    source = Doc()
+    text = source.get("content", type=Text)
+    produced: list[bytes] = []
+    source.observe(lambda event: produced.append(event.update))
+    text += "first "
+    text += "second"
+    store = await Store.open(tmp_path / "t.db")
+    try:
+        # Only the second update arrives: it cannot be integrated yet, but must be kept.
+        store.append("doc", produced[1])
+        store.append("doc", b"\x00\x00")
+        await store.flush()
+        assert await store.compact("doc")
+        doc = doc_from(await store.load("doc"))
+        doc.apply_update(produced[0])
+        assert str(doc.get("content", type=Text)) == "first second"
+    finally:
+        await store.close()
+
+
+async def test_migration_from_schema_version_1_backfills_the_document_list(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "old.db"
+    old = await Store.open(db, schema_version=1)
+    await old.close()
+    updates, text = trace_updates(limit=300)
+    # What a version-1 server wrote: the update log alone.
+    with sqlite3.connect(db) as legacy:
+        assert legacy.execute("PRAGMA user_version").fetchone() == (1,)
+        legacy.executemany(
+            "INSERT INTO updates (doc, data, created_at) VALUES (?, ?, ?)",
+            [("legacy", u, 1000.0 + i) for i, u in enumerate(updates)],
+        )
+    store = await Store.open(db, compact_updates=100)
+    try:
+        assert await store.schema_version() == SCHEMA_VERSION
+        [info] = await store.list_documents()
+        assert info.name == "legacy"
+        assert info.size_bytes == sum(len(u) for u in updates)
+        assert (info.created_at, info.updated_at) == (1000.0, 1000.0 + len(updates) - 1)
+        doc = doc_from(await store.load("legacy"))
+        assert str(doc.get("content", type=Text)) == text
+        # The migrated tail counts toward compaction like any other.
+        store.append("legacy", b"\x00\x00")
+        await store.flush()
+        assert await store.log_length("legacy") == 1
+    finally:
+        await store.close()
+
+
+async def test_a_database_from_a_newer_server_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="newer"):
+        await Store.open(db)
+
+
+async def test_wal_mode_and_synchronous_setting_are_applied(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "t.db", synchronous="NORMAL")
+    await store.close()
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
