@@ -50,6 +50,9 @@ class Connection:
         self._close_request: tuple[int, str] | None = None
         self.closed = False
         self._finished = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._writing = False
+        self._interrupted = False
         self.last_sent = time.monotonic()
         # Update-bearing messages (sync step 2 and update) received, and how many are durable.
         self.updates_received = 0
@@ -84,6 +87,10 @@ class Connection:
             self._outbox.clear()
             self._outbox_bytes = 0
             self._ready.set()
+            # A sender stuck writing to a peer that does not read would never get to the close.
+            if self._writing and self._sender is not None:
+                self._interrupted = True
+                self._sender.cancel()
 
     @property
     def outbox_bytes(self) -> int:
@@ -98,6 +105,7 @@ class Connection:
 
     async def run_sender(self) -> None:
         """Drain the outbox into the socket until closed."""
+        self._sender = asyncio.current_task()
         try:
             while True:
                 if self._close_request is not None:
@@ -110,7 +118,17 @@ class Connection:
                     continue
                 frame = self._outbox.popleft()
                 self._outbox_bytes -= len(frame)
-                await self._send_frame(frame)
+                self._writing = True
+                try:
+                    await self._send_frame(frame)
+                except asyncio.CancelledError:
+                    if not self._interrupted:
+                        raise  # a real cancellation, not our own interruption of the write
+                    self._interrupted = False
+                    if self._sender is not None:
+                        self._sender.uncancel()
+                finally:
+                    self._writing = False
         except (ConnectionError, RuntimeError) as exc:
             # The peer went away mid-write; the receive side sees the close and cleans up.
             log.debug("%r: send failed: %s", self, exc)

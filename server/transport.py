@@ -46,7 +46,12 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
 
     async def close_socket(code: int, reason: str) -> None:
-        await ws.close(code=code, message=reason.encode("utf-8")[:120])
+        try:
+            await asyncio.wait_for(ws.close(code=code, message=reason.encode()[:120]), timeout=5)
+        except TimeoutError:
+            # The peer does not read even the close frame: drop the TCP connection.
+            if request.transport is not None:
+                request.transport.abort()
 
     conn = Connection(
         name,

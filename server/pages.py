@@ -1,0 +1,87 @@
+"""The web client's pages: ``/``, ``/d/{name}`` and the built files under ``/static/``.
+
+The pages are the static files that ``client_web`` builds into ``client_web/dist`` (``make setup``
+runs ``npm ci && npm run build`` there). Nothing here reads the store or speaks WebSocket: the
+editor page's script opens ``/ws/{name}`` itself, and the home page's script reads ``/api/docs``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from .names import BadDocumentName, check_document_name
+
+NOT_BUILT = (
+    "The Tandem web client is not built yet: run `make setup` "
+    "(or `cd client_web && npm ci && npm run build`), then restart the server.\n"
+)
+
+
+def _html_headers(request: web.Request) -> dict[str, str]:
+    """Headers for the two HTML pages: always revalidated, and locked down.
+
+    The bundles are classic scripts from ``/static/`` and the pages have no inline script, so
+    ``script-src 'self'`` holds. Styles need ``'unsafe-inline'``: CodeMirror positions remote
+    cursors and colours them with ``style`` attributes. ``connect-src`` names the WebSocket
+    origin explicitly because older browsers do not count ``ws:`` as ``'self'``.
+    """
+    host = request.host
+    csp = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            f"connect-src 'self' ws://{host} wss://{host}",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return {
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": csp,
+        # a `?token=` in the page address must not leak to other sites
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
+def _page(request: web.Request, path: Path) -> web.StreamResponse:
+    if not path.is_file():
+        return web.Response(status=503, text=NOT_BUILT)
+    return web.FileResponse(path, headers=_html_headers(request))
+
+
+def add_page_routes(app: web.Application, dist: Path) -> None:
+    """Register ``GET /``, ``GET /d/{name}`` and ``/static/`` (the files of ``dist``).
+
+    A missing ``dist`` makes every page answer 503 with a hint to build the client. The pages
+    look for their file on every request, so building after the server started is enough for
+    them; the ``/static/`` route is chosen at start, so it needs a restart after the first build.
+    """
+    dist = Path(dist)
+
+    async def home(request: web.Request) -> web.StreamResponse:
+        return _page(request, dist / "index.html")
+
+    async def editor(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        try:
+            check_document_name(name)
+        except BadDocumentName as error:
+            return web.Response(status=400, text=f"Bad document name: {error}.\n")
+        return _page(request, dist / "editor.html")
+
+    async def not_built(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=503, text=NOT_BUILT)
+
+    app.router.add_get("/", home)
+    app.router.add_get("/d/{name:.+}", editor)
+    if dist.is_dir():
+        app.router.add_static("/static/", dist)
+    else:
+        app.router.add_get("/static/{path:.*}", not_built)
