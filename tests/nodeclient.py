@@ -94,7 +94,7 @@ class NodeHarness:
     async def wait_event(
         self,
         predicate: Callable[[Event], bool],
-        timeout: float | None = None,  # noqa: ASYNC109 - mirrors the harness's own `timeout`
+        timeout: float | None = None,  # mirrors the harness's own `timeout`
     ) -> Event:
         """Take the oldest not yet taken event that matches; wait for one if there is none.
 
