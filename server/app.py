@@ -58,7 +58,9 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await keepalive
         await rooms.close()
+        compacted = await store.compact_all()
         await store.close()
+        log.info("compacted %d documents", compacted)
         log.info("store flushed and closed")
 
 

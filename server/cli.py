@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from aiohttp import web
 from .app import create_app
 from .config import Settings
 from .contract import KEEPALIVE_SECONDS
+from .store import Store, StoreError
 
 log = logging.getLogger("tandem")
 
@@ -109,3 +111,41 @@ async def _serve(settings: Settings) -> None:
     log.info("shutting down: closing connections and flushing the store")
     await runner.cleanup()
     log.info("stopped")
+
+
+def _db_option(fn: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--db",
+        default="tandem.db",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="SQLite database file (the server's).",
+    )(fn)
+
+
+async def _open_existing(db: Path) -> Store:
+    try:
+        return await Store.open(db)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@_db_option
+@click.option("--overwrite", is_flag=True, help="Replace DEST if it exists.")
+def backup(dest: Path, db: Path, overwrite: bool) -> None:
+    """Copy the database to DEST consistently, even while the server runs."""
+    if dest.exists() and not overwrite:
+        raise click.ClickException(f"{dest} exists (use --overwrite to replace it)")
+    if dest.resolve() == db.resolve():
+        raise click.ClickException("DEST is the database itself")
+
+    async def run() -> None:
+        store = await _open_existing(db)
+        try:
+            await store.backup(dest)
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    click.echo(f"backed up {db} to {dest}")

@@ -338,6 +338,27 @@ class Store:
         self.health.compactions += 1
         return True
 
+    async def compact_all(self) -> int:
+        """Compact every document with a tail (shutdown: the next start loads one row each)."""
+        await self.flush()
+        async with self._conn.execute(
+            "SELECT name FROM documents WHERE tail_count > 1 ORDER BY name"
+        ) as cur:
+            names = [row[0] for row in await cur.fetchall()]
+        done = 0
+        for name in names:
+            done += await self.compact(name)
+        return done
+
+    async def backup(self, dest: Path | str) -> None:
+        """A consistent copy of the whole database (SQLite's online backup), taken live."""
+        await self.flush()
+        target = await aiosqlite.connect(dest)
+        try:
+            await self._reader.backup(target)
+        finally:
+            await target.close()
+
     # --- reads ---------------------------------------------------------------------------
 
     async def load(self, doc: str) -> list[bytes]:
