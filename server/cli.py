@@ -19,9 +19,12 @@ from .store import Store, StoreError
 log = logging.getLogger("tandem")
 
 
-@click.group(context_settings={"auto_envvar_prefix": "TANDEM", "show_default": True})
+@click.group(context_settings={"show_default": True})
 @click.option(
-    "--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"])
+    "--log-level",
+    envvar="TANDEM_LOG_LEVEL",
+    default="INFO",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
 )
 def main(log_level: str) -> None:
     """Tandem: a collaborative editing server for Yjs clients, persisted to SQLite."""
@@ -32,58 +35,73 @@ def main(log_level: str) -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", help="Interface to listen on.")
-@click.option("--port", default=8000, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--host", envvar="TANDEM_HOST", default="127.0.0.1", help="Interface to listen on.")
+@click.option(
+    "--port",
+    envvar="TANDEM_PORT",
+    default=8000,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port.",
+)
 @click.option(
     "--db",
+    envvar="TANDEM_DB",
     default="tandem.db",
     type=click.Path(dir_okay=False, path_type=Path),
     help="SQLite database file (created if missing).",
 )
 @click.option(
     "--synchronous",
+    envvar="TANDEM_SYNCHRONOUS",
     default="FULL",
     type=click.Choice(["FULL", "NORMAL"]),
     help="SQLite synchronous: FULL survives power loss, NORMAL only a process crash.",
 )
 @click.option(
     "--max-message-size",
+    envvar="TANDEM_MAX_MESSAGE_SIZE",
     default=32 * 1024 * 1024,
     type=click.IntRange(1024),
     help="Largest incoming WebSocket message in bytes (1009 above it).",
 )
 @click.option(
     "--outbox-limit",
+    envvar="TANDEM_OUTBOX_LIMIT",
     default=16 * 1024 * 1024,
     type=click.IntRange(1024),
     help="Bytes queued for a client that does not read before it is cut off (1008).",
 )
 @click.option(
     "--grace-period",
+    envvar="TANDEM_GRACE_PERIOD",
     default=30.0,
     type=click.FloatRange(0),
     help="Seconds an empty room stays loaded before it is unloaded.",
 )
 @click.option(
     "--compact-updates",
+    envvar="TANDEM_COMPACT_UPDATES",
     default=500,
     type=click.IntRange(2),
     help="Compact a document's log after this many updates...",
 )
 @click.option(
     "--compact-bytes",
+    envvar="TANDEM_COMPACT_BYTES",
     default=1024 * 1024,
     type=click.IntRange(1),
     help="...or after this many bytes of updates.",
 )
 @click.option(
     "--keepalive",
+    envvar="TANDEM_KEEPALIVE",
     default=KEEPALIVE_SECONDS,
     type=click.FloatRange(0.1),
     help="Seconds of silence after which a client gets a no-op frame.",
 )
 @click.option(
     "--client-dir",
+    envvar="TANDEM_CLIENT_DIR",
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
     help="Built web client to serve (default: client_web/dist).",
@@ -116,6 +134,7 @@ async def _serve(settings: Settings) -> None:
 def _db_option(fn: Callable[..., None]) -> Callable[..., None]:
     return click.option(
         "--db",
+        envvar="TANDEM_DB",
         default="tandem.db",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         help="SQLite database file (the server's).",
