@@ -46,6 +46,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check server tests bench
 
 test: setup chromium lint
+	cd client_web && npm test --silent
 	$(PY) -m pytest -ra
 
 clean:

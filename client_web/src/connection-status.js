@@ -1,0 +1,44 @@
+// The rule behind the "connection-status" indicator (pure: editor.js feeds it the facts).
+//
+//   Connected      the WebSocket is open (even if the browser claims to be offline: a socket to
+//                  localhost works without a network, and it is the socket that matters).
+//   Offline        the socket is not open and
+//                    - the browser says it is offline (navigator.onLine === false), or
+//                    - OFFLINE_AFTER_FAILURES connection attempts in a row have failed (with
+//                      y-websocket's backoff of 200, 400, 800, 1600 ms that is about 3 s of
+//                      trying), or
+//                    - the server refused the connection for good (close code 4400-4499: bad
+//                      token, no access, bad name); y-websocket then stops retrying.
+//   Reconnecting…  the socket is not open, but it was open before or an attempt already failed,
+//                  and none of the Offline reasons holds: y-websocket is between attempts or in
+//                  one. A successful sync resets the failure count.
+//   Connecting…    the very first attempt of this page has not finished yet.
+//
+// Edits made while not Connected stay in the Y.Doc and in IndexedDB (see save-tracker.js) and go
+// to the server as soon as a socket opens; y-websocket keeps retrying even while "Offline".
+
+export const CONNECTION_TEXT = Object.freeze({
+  connected: 'Connected',
+  connecting: 'Connecting…',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline'
+})
+
+/** Failed attempts in a row after which "Reconnecting…" becomes "Offline". */
+export const OFFLINE_AFTER_FAILURES = 5
+
+/**
+ * @param {object} facts
+ * @param {boolean} facts.socketOpen the provider's WebSocket is open
+ * @param {boolean} facts.browserOnline navigator.onLine
+ * @param {number} facts.failures connection attempts that failed in a row
+ * @param {boolean} facts.refused the server closed with a final (4400-4499) code
+ * @param {boolean} facts.everOpened a socket of this page has been open at some point
+ * @return {'connected' | 'connecting' | 'reconnecting' | 'offline'}
+ */
+export const connectionState = ({ socketOpen, browserOnline, failures, refused, everOpened }) => {
+  if (socketOpen) return 'connected'
+  if (!browserOnline || refused || failures >= OFFLINE_AFTER_FAILURES) return 'offline'
+  if (!everOpened && failures === 0) return 'connecting'
+  return 'reconnecting'
+}

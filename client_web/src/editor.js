@@ -1,0 +1,370 @@
+// The editor page, /d/<document name>.
+//
+// CodeMirror 6 <- y-codemirror.next -> Y.Doc (text in the Y.Text named by protocol.json's
+// `contentText`) <- y-websocket -> Tandem server, with y-indexeddb keeping an offline copy and
+// y-websocket's BroadcastChannel keeping the other tabs of this browser in sync.
+//
+// For tests: window.tandem = { ydoc, provider, ytext, undoManager, persistence, view, status() }.
+import * as Y from 'yjs'
+import * as decoding from 'lib0/decoding'
+import { WebsocketProvider } from 'y-websocket'
+import { IndexeddbPersistence } from 'y-indexeddb'
+import { removeAwarenessStates } from 'y-protocols/awareness'
+import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
+import { EditorState, Prec } from '@codemirror/state'
+import {
+  EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter,
+  highlightSpecialChars, drawSelection, dropCursor
+} from '@codemirror/view'
+import { defaultKeymap, indentWithTab } from '@codemirror/commands'
+import { indentOnInput, LanguageSupport } from '@codemirror/language'
+import { searchKeymap, highlightSelectionMatches } from '@codemirror/search'
+import { markdownLanguage, markdownKeymap, pasteURLAsLink } from '@codemirror/lang-markdown'
+
+import {
+  ACK_QUERY_PARAM, CLOSE_CODE, CONTENT_TEXT, MESSAGE,
+  documentNameFromPath, documentNameProblem, documentPath
+} from './protocol.js'
+import { SaveTracker, countingWebSocket } from './save-tracker.js'
+import { CONNECTION_TEXT, connectionState } from './connection-status.js'
+import { loadIdentity, saveName, cleanName, lightColor, storage } from './identity.js'
+import { participantsOf, renderParticipants } from './participants.js'
+import { editorTheme } from './editor-theme.js'
+
+// Markdown (GitHub flavour) without lang-markdown's `markdown()` helper: that one pulls in the
+// HTML, CSS and JavaScript parsers for embedded HTML, tripling the bundle for little gain.
+const markdown = () => new LanguageSupport(markdownLanguage, [
+  Prec.high(keymap.of(markdownKeymap)), // Enter continues lists and quotes
+  pasteURLAsLink
+])
+
+/** Wait at most this long for the IndexedDB copy before connecting anyway. */
+const INDEXEDDB_WAIT_MS = 2000
+
+/** @param {string} id @return {HTMLElement} */
+const $ = (id) => {
+  const element = document.getElementById(id)
+  if (!element) throw new Error(`editor.html lacks #${id}`)
+  return element
+}
+
+/** Why a server refused the connection for good (close codes 4400-4499). */
+const REFUSAL_TEXT = {
+  [CLOSE_CODE.unauthorized]: 'The server needs a valid access token to open this document. Ask for a link that includes one.',
+  [CLOSE_CODE.forbidden]: 'You are not allowed to open this document.',
+  [CLOSE_CODE.badDocumentName]: 'The server does not accept this document name.'
+}
+
+/** @param {string} message */
+const showFatal = (message) => {
+  const detail = $('connection-detail')
+  detail.textContent = message
+  detail.dataset.kind = 'error'
+  detail.hidden = false
+  $('connection-status').textContent = CONNECTION_TEXT.offline
+  $('connection-status').dataset.state = 'offline'
+  $('editor').classList.add('editor-unavailable')
+}
+
+const start = () => {
+  const name = documentNameFromPath(window.location.pathname)
+  const problem = name === null ? 'This is not a document address.' : documentNameProblem(name)
+  document.title = `${name ?? 'Invalid document'} — Tandem`
+  $('doc-title').textContent = name ?? ''
+  if (name === null || problem !== null) {
+    showFatal(`Cannot open this document: ${problem}`)
+    return
+  }
+
+  const identity = loadIdentity()
+  const ydoc = new Y.Doc()
+  const ytext = ydoc.getText(CONTENT_TEXT)
+
+  // --- save bookkeeping (see save-tracker.js) -------------------------------------------------
+  const pendingKey = `tandem:unsaved:${name}`
+  const restoredPending = Number.parseInt(storage.get(pendingKey) || '0', 10)
+  const tracker = new SaveTracker({
+    pending: Number.isFinite(restoredPending) && restoredPending > 0 ? restoredPending : 0,
+    onPendingChange: (n) => storage.set(pendingKey, String(n)),
+    onChange: () => scheduleRender()
+  })
+
+  // --- offline copy ---------------------------------------------------------------------------
+  const persistence = new IndexeddbPersistence(`tandem:${name}`, ydoc)
+
+  // --- server connection ----------------------------------------------------------------------
+  const pageParams = new URLSearchParams(window.location.search)
+  /** @type {Record<string, string>} */
+  const params = { [ACK_QUERY_PARAM]: '1' }
+  const token = pageParams.get('token')
+  if (token) params.token = token
+  const wsScheme = window.location.protocol === 'https:' ? 'wss' : 'ws'
+  const provider = new WebsocketProvider(`${wsScheme}://${window.location.host}/ws`, name, ydoc, {
+    connect: false, // connected below, once the IndexedDB copy is loaded
+    params,
+    WebSocketPolyfill: countingWebSocket(tracker)
+    // BroadcastChannel stays on: other tabs of this browser stay in sync even offline
+  })
+  // the "saved" ack: one varUint, the cumulative count of committed update-bearing messages
+  provider.messageHandlers[MESSAGE.saved] = (_encoder, decoder) => {
+    tracker.ack(decoding.readVarUint(decoder))
+  }
+
+  // Local transactions are everything that did not come from a peer (WebSocket or another tab,
+  // both arrive with the provider as origin) or from the IndexedDB copy.
+  ydoc.on('update', (_update, origin) => {
+    if (origin !== provider && origin !== persistence) tracker.localTransaction()
+  })
+
+  // --- connection facts for the status rule (see connection-status.js) ------------------------
+  let everOpened = false
+  /** @type {{ code: number, reason: string } | null} */
+  let refusal = null
+  provider.on('status', ({ status }) => {
+    if (status === 'connected') everOpened = true
+    scheduleRender()
+  })
+  provider.on('connection-close', (event) => {
+    // 1005/1006: no code (network loss, a socket that never opened); 1000/1001: normal, going away
+    if (event && event.code > CLOSE_CODE.goingAway && event.code !== 1005 && event.code !== 1006) {
+      console.info(`Tandem: connection closed (code ${event.code}${event.reason ? `: ${event.reason}` : ''})`)
+    }
+    scheduleRender()
+  })
+  provider.on('connection-error', () => scheduleRender())
+  provider.on('sync', () => scheduleRender())
+  provider.on('closed', (event) => {
+    refusal = event
+    scheduleRender()
+  })
+  window.addEventListener('offline', () => {
+    // The network is gone: a socket that still looks open is most likely dead, and y-websocket's
+    // watchdog would need 30 s to notice. Close it; y-websocket retries on its own backoff.
+    if (provider.ws) provider.ws.close()
+    scheduleRender()
+  })
+  window.addEventListener('online', () => {
+    // Back online: try now instead of waiting for the backoff timer.
+    if (provider.shouldConnect && !provider.wsconnected) {
+      provider.wsUnsuccessfulReconnects = 0
+      if (provider.ws === null) provider.connect()
+    }
+    scheduleRender()
+  })
+
+  // --- presence -------------------------------------------------------------------------------
+  const awareness = provider.awareness
+  let renames = 0
+  /** @param {string} displayName */
+  const publishUser = (displayName) => {
+    // y-codemirror.next redraws a remote caret label only when its colour string changes, so each
+    // rename alternates between '#rrggbb' and the identical-looking '#rrggbbff'.
+    const color = renames % 2 === 0 ? identity.color : identity.color + 'ff'
+    awareness.setLocalStateField('user', {
+      name: displayName,
+      color,
+      colorLight: lightColor(identity.color),
+      id: identity.id
+    })
+  }
+  publishUser(identity.name)
+  let currentName = identity.name
+
+  const participantsList = $('participants')
+  const participantsCount = document.getElementById('participants-count')
+  const drawParticipants = () =>
+    renderParticipants(participantsList, participantsCount, participantsOf(awareness, identity.id))
+  awareness.on('change', drawParticipants)
+  drawParticipants()
+  // leave the participants lists of the others (and of the other tabs) at once
+  window.addEventListener('pagehide', () => {
+    removeAwarenessStates(awareness, [ydoc.clientID], 'page closed')
+  })
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted) publishUser(currentName) // back from the back/forward cache
+  })
+
+  const nameInput = /** @type {HTMLInputElement} */ ($('name-input'))
+  nameInput.value = currentName
+  /** @param {string} raw */
+  const rename = (raw) => {
+    const cleaned = cleanName(raw)
+    if (!cleaned || cleaned === currentName) return
+    currentName = cleaned
+    renames++
+    saveName(cleaned)
+    publishUser(cleaned)
+  }
+  nameInput.addEventListener('input', () => rename(nameInput.value))
+  nameInput.addEventListener('change', () => {
+    if (!cleanName(nameInput.value)) nameInput.value = currentName
+  })
+  nameInput.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') {
+      event.preventDefault()
+      view.focus()
+    }
+  })
+  window.addEventListener('storage', (event) => {
+    // renamed in another tab of this browser
+    if (event.key === 'tandem:name' && event.newValue) {
+      const cleaned = cleanName(event.newValue)
+      if (cleaned && cleaned !== currentName) {
+        if (document.activeElement !== nameInput) nameInput.value = cleaned
+        currentName = cleaned
+        renames++
+        publishUser(cleaned)
+      }
+    }
+  })
+
+  // --- editor ---------------------------------------------------------------------------------
+  // Undo/redo only what this editor typed: the UndoManager tracks no origin of its own, and
+  // yCollab adds exactly its local sync origin. Remote edits (origin: the provider) and the
+  // IndexedDB load (origin: the persistence) are never undone.
+  const undoManager = new Y.UndoManager(ytext, { trackedOrigins: new Set() })
+  const view = new EditorView({
+    parent: $('editor'),
+    state: EditorState.create({
+      doc: ytext.toString(),
+      extensions: [
+        lineNumbers(),
+        highlightActiveLineGutter(),
+        highlightSpecialChars(),
+        drawSelection(),
+        dropCursor(),
+        indentOnInput(),
+        highlightActiveLine(),
+        highlightSelectionMatches(),
+        EditorView.lineWrapping,
+        markdown(),
+        editorTheme,
+        // the yjs undo keys come first: CodeMirror's own history is not loaded at all
+        keymap.of([...yUndoManagerKeymap, ...defaultKeymap, ...searchKeymap, indentWithTab]),
+        yCollab(ytext, awareness, { undoManager }),
+        // Shift+Ctrl/Cmd+Z is redo whatever case the event's key has: synthetic key events (test
+        // drivers) report 'z' with Shift, which CodeMirror would read as Ctrl-z, i.e. undo.
+        Prec.highest(EditorView.domEventHandlers({
+          keydown (event) {
+            if (event.shiftKey && (event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'z') {
+              event.preventDefault()
+              undoManager.redo()
+              return true
+            }
+            return false
+          }
+        })),
+        EditorView.contentAttributes.of({ 'aria-label': `Text of ${name}` })
+      ]
+    })
+  })
+
+  // --- indicators -----------------------------------------------------------------------------
+  const connectionElement = $('connection-status')
+  const saveElement = $('save-status')
+  const detailElement = $('connection-detail')
+  let renderQueued = false
+  // Rendered in a microtask: y-websocket updates its failure count after emitting its events.
+  function scheduleRender () {
+    if (renderQueued) return
+    renderQueued = true
+    queueMicrotask(() => {
+      renderQueued = false
+      render()
+    })
+  }
+  const connectionFacts = () => ({
+    socketOpen: provider.wsconnected,
+    browserOnline: navigator.onLine,
+    failures: provider.wsUnsuccessfulReconnects,
+    refused: refusal !== null,
+    everOpened
+  })
+  const render = () => {
+    const state = connectionState(connectionFacts())
+    if (connectionElement.dataset.state !== state) {
+      connectionElement.dataset.state = state
+      connectionElement.textContent = CONNECTION_TEXT[state]
+    }
+    const save = tracker.status(provider.wsconnected)
+    if (saveElement.textContent !== save.text) saveElement.textContent = save.text
+    saveElement.dataset.state = save.state
+    saveElement.dataset.pending = String(tracker.pending)
+    if (refusal !== null) {
+      detailElement.textContent = REFUSAL_TEXT[refusal.code] ??
+        `The server refused this document (code ${refusal.code}${refusal.reason ? `: ${refusal.reason}` : ''}).`
+      detailElement.dataset.kind = 'error'
+      detailElement.hidden = false
+    } else if (!navigator.onLine && !provider.wsconnected) {
+      detailElement.textContent = 'You are offline. Keep writing: your changes stay on this device and are sent when the connection is back.'
+      detailElement.dataset.kind = 'offline'
+      detailElement.hidden = false
+    } else {
+      detailElement.hidden = true
+    }
+  }
+  render()
+
+  // --- copy link ------------------------------------------------------------------------------
+  const copyButton = /** @type {HTMLButtonElement} */ ($('copy-link'))
+  const copyLabel = copyButton.textContent
+  // The link carries no token: whoever opens it brings their own.
+  const shareUrl = window.location.origin + documentPath(name)
+  copyButton.dataset.url = shareUrl
+  let copyTimer = 0
+  copyButton.addEventListener('click', async () => {
+    let copied = false
+    try {
+      await navigator.clipboard.writeText(shareUrl)
+      copied = true
+    } catch {
+      // no async clipboard (plain http on another host): the old way
+      const field = document.createElement('textarea')
+      field.value = shareUrl
+      field.setAttribute('readonly', '')
+      field.className = 'offscreen'
+      document.body.append(field)
+      field.select()
+      try { copied = document.execCommand('copy') } catch { copied = false }
+      field.remove()
+    }
+    copyButton.textContent = copied ? 'Link copied' : 'Copy failed'
+    copyButton.dataset.copied = String(copied)
+    window.clearTimeout(copyTimer)
+    copyTimer = window.setTimeout(() => {
+      copyButton.textContent = copyLabel
+      delete copyButton.dataset.copied
+    }, 2000)
+  })
+
+  // --- go -------------------------------------------------------------------------------------
+  const loaded = Promise.race([
+    persistence.whenSynced,
+    new Promise((resolve) => setTimeout(resolve, INDEXEDDB_WAIT_MS))
+  ])
+  loaded.then(() => {
+    provider.connect()
+    scheduleRender()
+  })
+
+  window.tandem = {
+    ydoc,
+    provider,
+    ytext,
+    undoManager,
+    persistence,
+    view,
+    tracker,
+    /** Everything the indicators show, for tests. */
+    status: () => ({
+      connection: connectionState(connectionFacts()),
+      save: tracker.status(provider.wsconnected).state,
+      pending: tracker.pending,
+      sent: tracker.sent,
+      acked: tracker.acked
+    })
+  }
+  view.focus()
+}
+
+start()

@@ -1,0 +1,156 @@
+// The home page, /: the documents the server knows, and a form to open or create one by name.
+// Names only ever reach the page through textContent and percent-encoded hrefs.
+import { documentNameProblem, documentPath } from './protocol.js'
+
+const REFRESH_MS = 15000
+
+/** @param {string} id @return {HTMLElement} */
+const $ = (id) => {
+  const element = document.getElementById(id)
+  if (!element) throw new Error(`index.html lacks #${id}`)
+  return element
+}
+
+const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' })
+const absolute = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short' })
+const UNITS = /** @type {const} */ ([
+  ['year', 365 * 24 * 3600],
+  ['month', 30 * 24 * 3600],
+  ['week', 7 * 24 * 3600],
+  ['day', 24 * 3600],
+  ['hour', 3600],
+  ['minute', 60]
+])
+
+/**
+ * "just now", "5 minutes ago", "yesterday"…
+ *
+ * @param {number} unixSeconds
+ * @param {number} [nowMs]
+ */
+export const relativeTime = (unixSeconds, nowMs = Date.now()) => {
+  const seconds = unixSeconds - nowMs / 1000
+  if (Math.abs(seconds) < 45) return 'just now'
+  for (const [unit, size] of UNITS) {
+    if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit)
+  }
+  return relative.format(Math.round(seconds / 60), 'minute')
+}
+
+/** @param {number} n */
+const peopleText = (n) => n === 0 ? 'nobody here' : n === 1 ? '1 person here' : `${n} people here`
+
+/**
+ * @typedef {{ name: string, size_bytes?: number, updated_at: number | null, connections?: number }} DocumentInfo
+ */
+
+/** @param {DocumentInfo} doc */
+const documentItem = (doc) => {
+  const li = document.createElement('li')
+  li.className = 'doc-item'
+  li.dataset.testid = 'doc-item'
+  li.dataset.name = doc.name
+
+  const link = document.createElement('a')
+  link.className = 'doc-link'
+  link.dataset.testid = 'doc-link'
+  link.href = documentPath(doc.name)
+  link.textContent = doc.name
+
+  const meta = document.createElement('span')
+  meta.className = 'doc-meta'
+
+  const updated = document.createElement('span')
+  updated.className = 'doc-updated'
+  updated.dataset.testid = 'doc-updated'
+  if (typeof doc.updated_at === 'number' && Number.isFinite(doc.updated_at)) {
+    const time = document.createElement('time')
+    const date = new Date(doc.updated_at * 1000)
+    time.dateTime = date.toISOString()
+    time.title = absolute.format(date)
+    time.textContent = `edited ${relativeTime(doc.updated_at)}`
+    updated.append(time)
+  } else {
+    updated.textContent = 'not edited yet'
+  }
+
+  const connections = Number.isInteger(doc.connections) ? /** @type {number} */ (doc.connections) : 0
+  const people = document.createElement('span')
+  people.className = 'doc-people'
+  people.dataset.testid = 'doc-connections'
+  people.dataset.count = String(connections)
+  if (connections > 0) people.classList.add('doc-people-live')
+  people.textContent = peopleText(connections)
+
+  meta.append(updated, people)
+  li.append(link, meta)
+  return li
+}
+
+const list = $('doc-list')
+const message = $('list-message')
+let loading = false
+
+const loadDocuments = async () => {
+  if (loading) return
+  loading = true
+  try {
+    const response = await fetch('/api/docs', { headers: { Accept: 'application/json' }, cache: 'no-store' })
+    if (!response.ok) throw new Error(`the server answered ${response.status}`)
+    const body = await response.json()
+    /** @type {DocumentInfo[]} */
+    const documents = Array.isArray(body?.documents)
+      ? body.documents.filter((/** @type {any} */ d) => d && typeof d.name === 'string')
+      : []
+    documents.sort((a, b) => (b.updated_at ?? -Infinity) - (a.updated_at ?? -Infinity) || a.name.localeCompare(b.name))
+    list.replaceChildren(...documents.map(documentItem))
+    message.textContent = documents.length === 0 ? 'No documents yet. Open one by name above to create it.' : ''
+    message.hidden = documents.length !== 0
+    list.setAttribute('aria-busy', 'false')
+  } catch (error) {
+    message.textContent = `Could not load the documents: ${error instanceof Error ? error.message : String(error)}.`
+    message.hidden = false
+  } finally {
+    loading = false
+  }
+}
+
+// --- open / create form -----------------------------------------------------------------------
+const form = /** @type {HTMLFormElement} */ ($('open-form'))
+const input = /** @type {HTMLInputElement} */ ($('doc-name'))
+const error = $('doc-name-error')
+
+/** @param {string | null} problem */
+const showProblem = (problem) => {
+  error.textContent = problem ?? ''
+  error.hidden = problem === null
+  input.setAttribute('aria-invalid', String(problem !== null))
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault()
+  const name = input.value.trim()
+  const problem = documentNameProblem(name)
+  showProblem(problem)
+  if (problem !== null) {
+    input.focus()
+    return
+  }
+  window.location.assign(documentPath(name))
+})
+input.addEventListener('input', () => {
+  // clear a shown error as soon as the name becomes valid
+  if (!error.hidden && documentNameProblem(input.value.trim()) === null) showProblem(null)
+})
+
+$('refresh').addEventListener('click', () => { loadDocuments() })
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') loadDocuments()
+})
+window.setInterval(() => {
+  if (document.visibilityState === 'visible') loadDocuments()
+}, REFRESH_MS)
+
+list.setAttribute('aria-busy', 'true')
+message.textContent = 'Loading…'
+loadDocuments()

@@ -1,0 +1,123 @@
+// Unit tests of the client's pure logic (no browser): `npm test` in client_web.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import * as encoding from 'lib0/encoding'
+
+import {
+  MESSAGE, SYNC_STEP, CLOSE_CODE, ACK_QUERY_PARAM, CONTENT_TEXT,
+  documentNameProblem, documentPath, documentNameFromPath
+} from '../src/protocol.js'
+import { SaveTracker, SAVE_TEXT, outgoingKind } from '../src/save-tracker.js'
+import { connectionState, CONNECTION_TEXT, OFFLINE_AFTER_FAILURES } from '../src/connection-status.js'
+
+const contract = JSON.parse(await readFile(new URL('../../shared/protocol.json', import.meta.url), 'utf8'))
+
+/** @param {number[]} varUints */
+const frame = (...varUints) => {
+  const encoder = encoding.createEncoder()
+  for (const n of varUints) encoding.writeVarUint(encoder, n)
+  return encoding.toUint8Array(encoder)
+}
+
+test('the client takes every number from shared/protocol.json', () => {
+  assert.deepEqual(MESSAGE, contract.messageTypes)
+  assert.deepEqual(SYNC_STEP, contract.syncSteps)
+  assert.deepEqual(CLOSE_CODE, contract.closeCodes)
+  assert.equal(ACK_QUERY_PARAM, contract.ackQueryParam)
+  assert.equal(CONTENT_TEXT, contract.contentText)
+})
+
+test('document names follow the contract, without .. and outer slashes', () => {
+  for (const good of ['a', 'notes/2024-plan.md', 'A~b_c-d.e', 'x'.repeat(200)]) {
+    assert.equal(documentNameProblem(good), null, good)
+  }
+  for (const bad of ['', 'has space', 'x'.repeat(201), 'a/../b', '..', '/a', 'a/', 'é', '<b>', 'a?b', 'a#b']) {
+    assert.equal(typeof documentNameProblem(bad), 'string', bad)
+  }
+})
+
+test('document paths encode each segment and decode back', () => {
+  assert.equal(documentPath('team/notes'), '/d/team/notes')
+  assert.equal(documentPath('a b/c?d'), '/d/a%20b/c%3Fd')
+  assert.equal(documentNameFromPath('/d/team/notes'), 'team/notes')
+  assert.equal(documentNameFromPath('/d/a%20b/c%3Fd'), 'a b/c?d')
+  assert.equal(documentNameFromPath('/elsewhere'), null)
+  assert.equal(documentNameFromPath('/d/%E0%A4%A'), null)
+})
+
+test('only sync step 2 and sync update messages are counted as update-bearing', () => {
+  assert.equal(outgoingKind(frame(MESSAGE.sync, SYNC_STEP.step1, 0)), 'step1')
+  assert.equal(outgoingKind(frame(MESSAGE.sync, SYNC_STEP.step2, 0)), 'step2')
+  assert.equal(outgoingKind(frame(MESSAGE.sync, SYNC_STEP.update, 0)), 'update')
+  assert.equal(outgoingKind(frame(MESSAGE.awareness, 0)), 'other')
+  assert.equal(outgoingKind(new Uint8Array([])), 'other')
+})
+
+test('save status: saving until the server acks everything sent on this socket', () => {
+  const socket = {}
+  const tracker = new SaveTracker()
+  tracker.socketCreated(socket)
+  assert.equal(tracker.status(true).text, SAVE_TEXT.saved)
+  tracker.outgoing(socket, frame(MESSAGE.sync, SYNC_STEP.step1, 0))
+  assert.equal(tracker.sent, 0)
+  tracker.outgoing(socket, frame(MESSAGE.sync, SYNC_STEP.step2, 0)) // answer to the server's step 1
+  tracker.localTransaction()
+  tracker.outgoing(socket, frame(MESSAGE.sync, SYNC_STEP.update, 0))
+  assert.equal(tracker.sent, 2)
+  assert.equal(tracker.status(true).text, 'Saving…')
+  tracker.ack(1)
+  assert.equal(tracker.status(true).text, 'Saving…')
+  tracker.ack(2)
+  assert.equal(tracker.pending, 0)
+  assert.equal(tracker.status(true).text, 'All changes saved')
+})
+
+test('save status: local changes are counted while disconnected and cleared by the next full ack', () => {
+  const remembered = []
+  const tracker = new SaveTracker({ onPendingChange: (n) => remembered.push(n) })
+  const first = {}
+  tracker.socketCreated(first)
+  tracker.localTransaction()
+  tracker.outgoing(first, frame(MESSAGE.sync, SYNC_STEP.update, 0))
+  // the socket drops before the ack
+  tracker.localTransaction()
+  tracker.localTransaction()
+  assert.equal(tracker.status(false).text, '3 changes kept on this device')
+  assert.equal(tracker.status(false).state, 'local')
+  // a late ack of the old socket is ignored by y-websocket; a new socket starts from zero
+  const second = {}
+  tracker.socketCreated(second)
+  assert.equal(tracker.status(true).text, 'Saving…') // nothing sent yet, but 3 changes unsaved
+  tracker.ack(0) // an ack before our step 2 proves nothing
+  assert.equal(tracker.pending, 3)
+  tracker.outgoing(second, frame(MESSAGE.sync, SYNC_STEP.step2, 0))
+  tracker.ack(1)
+  assert.equal(tracker.pending, 0)
+  assert.equal(tracker.status(false).text, 'All changes saved')
+  assert.deepEqual(remembered, [1, 2, 3, 0])
+  assert.equal(SAVE_TEXT.local(1), '1 change kept on this device')
+})
+
+test('sends on a socket that is no longer current are not counted', () => {
+  const tracker = new SaveTracker()
+  const old = {}
+  tracker.socketCreated(old)
+  tracker.socketCreated({})
+  tracker.outgoing(old, frame(MESSAGE.sync, SYNC_STEP.update, 0))
+  assert.equal(tracker.sent, 0)
+})
+
+test('connection status rule', () => {
+  const facts = { socketOpen: false, browserOnline: true, failures: 0, refused: false, everOpened: false }
+  assert.equal(connectionState(facts), 'connecting')
+  assert.equal(connectionState({ ...facts, socketOpen: true }), 'connected')
+  assert.equal(connectionState({ ...facts, socketOpen: true, browserOnline: false }), 'connected')
+  assert.equal(connectionState({ ...facts, everOpened: true }), 'reconnecting')
+  assert.equal(connectionState({ ...facts, failures: 1 }), 'reconnecting')
+  assert.equal(connectionState({ ...facts, failures: OFFLINE_AFTER_FAILURES - 1 }), 'reconnecting')
+  assert.equal(connectionState({ ...facts, failures: OFFLINE_AFTER_FAILURES }), 'offline')
+  assert.equal(connectionState({ ...facts, browserOnline: false }), 'offline')
+  assert.equal(connectionState({ ...facts, refused: true, everOpened: true }), 'offline')
+  assert.deepEqual(Object.values(CONNECTION_TEXT), ['Connected', 'Connecting…', 'Reconnecting…', 'Offline'])
+})
