@@ -10,10 +10,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .appkeys import ROOMS, SETTINGS, STORE
+from .appkeys import AUTH, CONNECTIONS, DOCUMENTS, ROOMS, SETTINGS, STORE
+from .auth import Authorizer
 from .config import Settings
+from .documents import Documents
 from .http_api import add_api_routes
+from .limits import ConnectionCounter
+from .room import RoomLimits
 from .rooms import Rooms
+from .security import origin_check
 from .store import Store
 from .transport import close_all, keepalive_loop, websocket_handler
 
@@ -24,8 +29,10 @@ DEFAULT_CLIENT_DIR = Path(__file__).resolve().parent.parent / "client_web" / "di
 
 def create_app(settings: Settings) -> web.Application:
     # The body limit is for the HTTP API (imports); WebSocket frames have their own cap.
-    app = web.Application(client_max_size=settings.max_message_size)
+    app = web.Application(client_max_size=settings.max_message_size, middlewares=[origin_check])
     app[SETTINGS] = settings
+    app[AUTH] = Authorizer(settings.auth_secret)
+    app[CONNECTIONS] = ConnectionCounter(settings.max_connections_per_ip)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_say_goodbye)
     app.router.add_get("/ws/{name:.*}", websocket_handler)
@@ -47,21 +54,37 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         compact_updates=settings.compact_updates,
         compact_bytes=settings.compact_bytes,
     )
-    rooms = Rooms(store, settings.grace_period)
+    rooms = Rooms(
+        store,
+        settings.grace_period,
+        limits=RoomLimits(settings.max_awareness_bytes, settings.max_pending_updates),
+        max_rooms=settings.max_rooms,
+    )
+    documents = Documents(
+        store,
+        rooms,
+        version_quiet=settings.version_quiet,
+        version_interval=settings.version_interval,
+    )
+    rooms.on_unload = documents.autosave
     app[STORE] = store
     app[ROOMS] = rooms
-    keepalive = asyncio.create_task(keepalive_loop(rooms, settings.keepalive))
+    app[DOCUMENTS] = documents
+    tasks = [
+        asyncio.create_task(keepalive_loop(rooms, settings.keepalive)),
+        asyncio.create_task(documents.autosave_loop()),
+    ]
     try:
         yield
     finally:
-        keepalive.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keepalive
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await rooms.close()
         compacted = await store.compact_all()
         await store.close()
-        log.info("compacted %d documents", compacted)
-        log.info("store flushed and closed")
+        log.info("store flushed and closed (%d documents compacted)", compacted)
 
 
 async def _say_goodbye(app: web.Application) -> None:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .auth import Authorizer
 from .config import Settings
+from .documents import Documents
+from .limits import ConnectionCounter
 from .rooms import Rooms
 from .store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 ROOMS = web.AppKey("rooms", Rooms)
+DOCUMENTS = web.AppKey("documents", Documents)
+AUTH = web.AppKey("auth", Authorizer)
+CONNECTIONS = web.AppKey("connections", ConnectionCounter)

@@ -1,119 +1,197 @@
-"""The ``tandem`` command line. Every option also reads a TANDEM_* environment variable."""
+"""The ``tandem`` command line. Every option also reads a TANDEM_* environment variable.
+
+The document commands (list, export, versions, import, backup) open the same SQLite file the
+server uses and work while it runs (WAL lets readers and one writer share the file).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import re
 import signal
-from collections.abc import Callable
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from aiohttp import web
 
 from .app import create_app
+from .auth import Role, mint
 from .config import Settings
 from .contract import KEEPALIVE_SECONDS
+from .documents import Conflict, Documents, NotFound
+from .exports import FORMATS, UnknownFormat, render
+from .names import BadDocumentName, check_document_name
 from .store import Store, StoreError
 
 log = logging.getLogger("tandem")
+T = TypeVar("T")
+_defaults = Settings()
 
 
-@click.group(context_settings={"show_default": True})
-@click.option(
-    "--log-level",
-    envvar="TANDEM_LOG_LEVEL",
-    default="INFO",
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
-)
+def _env(name: str) -> str:
+    return "TANDEM_" + name.upper().replace("-", "_")
+
+
+def option(
+    name: str, *dest: str, **kwargs: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A click option that also reads TANDEM_<NAME>."""
+    return click.option(f"--{name}", *dest, envvar=_env(name), show_envvar=True, **kwargs)
+
+
+@click.group(context_settings={"show_default": True, "max_content_width": 100})
+@option("log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def main(log_level: str) -> None:
     """Tandem: a collaborative editing server for Yjs clients, persisted to SQLite."""
     logging.basicConfig(
         level=getattr(logging, log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One access-log line per request is noise at this level; errors are logged anyway.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+# --- serve ---------------------------------------------------------------------------------
 
 
 @main.command()
-@click.option("--host", envvar="TANDEM_HOST", default="127.0.0.1", help="Interface to listen on.")
-@click.option(
-    "--port",
-    envvar="TANDEM_PORT",
-    default=8000,
-    type=click.IntRange(0, 65535),
-    help="0 picks a free port.",
-)
-@click.option(
-    "--db",
-    envvar="TANDEM_DB",
+@option("host", default=_defaults.host, help="Interface to listen on.")
+@option("port", default=_defaults.port, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@option(
+    "db",
     default="tandem.db",
     type=click.Path(dir_okay=False, path_type=Path),
     help="SQLite database file (created if missing).",
 )
-@click.option(
-    "--synchronous",
-    envvar="TANDEM_SYNCHRONOUS",
-    default="FULL",
+@option(
+    "synchronous",
+    default=_defaults.synchronous,
     type=click.Choice(["FULL", "NORMAL"]),
     help="SQLite synchronous: FULL survives power loss, NORMAL only a process crash.",
 )
-@click.option(
-    "--max-message-size",
-    envvar="TANDEM_MAX_MESSAGE_SIZE",
-    default=32 * 1024 * 1024,
+@option(
+    "max-message-size",
+    default=_defaults.max_message_size,
     type=click.IntRange(1024),
     help="Largest incoming WebSocket message in bytes (1009 above it).",
 )
-@click.option(
-    "--outbox-limit",
-    envvar="TANDEM_OUTBOX_LIMIT",
-    default=16 * 1024 * 1024,
+@option(
+    "outbox-limit",
+    default=_defaults.outbox_limit,
     type=click.IntRange(1024),
     help="Bytes queued for a client that does not read before it is cut off (1008).",
 )
-@click.option(
-    "--grace-period",
-    envvar="TANDEM_GRACE_PERIOD",
-    default=30.0,
+@option(
+    "grace-period",
+    default=_defaults.grace_period,
     type=click.FloatRange(0),
     help="Seconds an empty room stays loaded before it is unloaded.",
 )
-@click.option(
-    "--compact-updates",
-    envvar="TANDEM_COMPACT_UPDATES",
-    default=500,
+@option(
+    "compact-updates",
+    default=_defaults.compact_updates,
     type=click.IntRange(2),
     help="Compact a document's log after this many updates...",
 )
-@click.option(
-    "--compact-bytes",
-    envvar="TANDEM_COMPACT_BYTES",
-    default=1024 * 1024,
+@option(
+    "compact-bytes",
+    default=_defaults.compact_bytes,
     type=click.IntRange(1),
     help="...or after this many bytes of updates.",
 )
-@click.option(
-    "--keepalive",
-    envvar="TANDEM_KEEPALIVE",
+@option(
+    "keepalive",
     default=KEEPALIVE_SECONDS,
     type=click.FloatRange(0.1),
     help="Seconds of silence after which a client gets a no-op frame.",
 )
-@click.option(
-    "--client-dir",
-    envvar="TANDEM_CLIENT_DIR",
+@option(
+    "client-dir",
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
     help="Built web client to serve (default: client_web/dist).",
 )
-def serve(**options: object) -> None:
+@option(
+    "version-quiet",
+    default=_defaults.version_quiet,
+    type=click.FloatRange(0.1),
+    help="Save an automatic version after this many seconds without edits...",
+)
+@option(
+    "version-interval",
+    default=_defaults.version_interval,
+    type=click.FloatRange(0.1),
+    help="...and at least this often while editing goes on.",
+)
+@option(
+    "auth-secret",
+    default=None,
+    help="HS256 secret: every WebSocket and API request then needs a token.",
+)
+@option(
+    "allowed-origin",
+    "allowed_origins",
+    multiple=True,
+    help="A browser origin allowed besides the server's own (repeatable).",
+)
+@option(
+    "max-connections-per-ip",
+    default=_defaults.max_connections_per_ip,
+    type=click.IntRange(1),
+    help="Open WebSockets per client address (1008 above it).",
+)
+@option(
+    "message-rate",
+    default=_defaults.message_rate,
+    type=click.FloatRange(0.1),
+    help="Messages per second a connection may send, sustained (1008 above it).",
+)
+@option(
+    "message-burst",
+    default=_defaults.message_burst,
+    type=click.IntRange(1),
+    help="Messages a connection may send at once.",
+)
+@option(
+    "max-awareness-bytes",
+    default=_defaults.max_awareness_bytes,
+    type=click.IntRange(16),
+    help="Largest awareness state of one client (1008 above it).",
+)
+@option(
+    "max-rooms",
+    default=_defaults.max_rooms,
+    type=click.IntRange(1),
+    help="Documents loaded at once (1013, try again later, above it).",
+)
+@option(
+    "max-pending-updates",
+    default=_defaults.max_pending_updates,
+    type=click.IntRange(1),
+    help="Updates waiting for missing dependencies per document (1008 above it).",
+)
+@option(
+    "first-message-timeout",
+    default=_defaults.first_message_timeout,
+    type=click.FloatRange(0.1),
+    help="Seconds a new connection may stay silent (1008 after it).",
+)
+def serve(**options: Any) -> None:
     """Run the server until SIGTERM or SIGINT, then flush and exit 0."""
-    settings = Settings(**options)  # type: ignore[arg-type]
+    options["allowed_origins"] = tuple(o.rstrip("/") for o in options["allowed_origins"])
+    settings = Settings(**options)
     asyncio.run(_serve(settings))
 
 
 async def _serve(settings: Settings) -> None:
-    runner = web.AppRunner(create_app(settings), handle_signals=False, shutdown_timeout=10)
+    runner = web.AppRunner(
+        create_app(settings), handle_signals=False, shutdown_timeout=10, access_log=None
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
@@ -121,6 +199,8 @@ async def _serve(settings: Settings) -> None:
         host, port = address[0], address[1]
         shown = f"[{host}]" if ":" in host else host
         log.info("Tandem listening on http://%s:%d (db %s)", shown, port, settings.db)
+    if settings.auth_secret is None:
+        log.info("open mode: no --auth-secret, everyone may read and write every document")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -131,21 +211,136 @@ async def _serve(settings: Settings) -> None:
     log.info("stopped")
 
 
-def _db_option(fn: Callable[..., None]) -> Callable[..., None]:
-    return click.option(
-        "--db",
-        envvar="TANDEM_DB",
+# --- document commands ------------------------------------------------------------------------
+
+
+def _db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return option(
+        "db",
         default="tandem.db",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         help="SQLite database file (the server's).",
     )(fn)
 
 
-async def _open_existing(db: Path) -> Store:
+def _name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     try:
-        return await Store.open(db)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        return check_document_name(value)
+    except BadDocumentName as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _with_store(db: Path, work: Callable[[Store], Awaitable[T]]) -> T:
+    async def run() -> T:
+        try:
+            store = await Store.open(db)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+        try:
+            return await work(store)
+        except NotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _when(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return dt.datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@main.command("list")
+@_db_option
+def list_documents(db: Path) -> None:
+    """List the stored documents."""
+    docs = _with_store(db, lambda store: store.list_documents())
+    if not docs:
+        click.echo("no documents")
+        return
+    width = max(len(d.name) for d in docs)
+    click.echo(f"{'NAME':<{width}}  {'BYTES':>10}  LAST CHANGE")
+    for d in docs:
+        click.echo(f"{d.name:<{width}}  {d.size_bytes:>10}  {_when(d.updated_at)}")
+
+
+@main.command()
+@click.argument("name", callback=_name)
+@_db_option
+@click.option("--format", "fmt", default="md", type=click.Choice(FORMATS), help="Export format.")
+@click.option("--version", "version", type=click.IntRange(1), help="A saved version's id.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File.")
+def export(name: str, db: Path, fmt: str, version: int | None, output: Path | None) -> None:
+    """Export a document (or one of its versions); to stdout without -o."""
+
+    async def work(store: Store) -> bytes:
+        state = await Documents(store).state(name, version)
+        info = await store.document(name)
+        try:
+            rendered = render(
+                fmt,
+                name=name,
+                state=state,
+                version=version,
+                updated_at=info.updated_at if info else None,
+                size_bytes=len(state),
+            )
+        except UnknownFormat as exc:
+            raise click.ClickException(str(exc)) from exc
+        return rendered.body
+
+    body = _with_store(db, work)
+    if output is None:
+        sys.stdout.buffer.write(body)
+    else:
+        output.write_bytes(body)
+        click.echo(f"wrote {len(body)} bytes to {output}", err=True)
+
+
+@main.command()
+@click.argument("name", callback=_name)
+@_db_option
+def versions(name: str, db: Path) -> None:
+    """List a document's saved versions, newest first."""
+    found = _with_store(db, lambda store: Documents(store).versions(name))
+    if not found:
+        click.echo("no versions")
+        return
+    click.echo(f"{'ID':>6}  {'SAVED':<19}  {'BYTES':>9}  KIND   LABEL")
+    for v in found:
+        kind = "auto" if v.auto else "named"
+        click.echo(
+            f"{v.id:>6}  {_when(v.created_at):<19}  {v.size_bytes:>9}  {kind:<5}  {v.label or ''}"
+        )
+
+
+@main.command("import")
+@click.argument("name", callback=_name)
+@click.argument("file", type=click.File("rb"))
+@_db_option
+def import_document(name: str, file: Any, db: Path) -> None:
+    """Fill a new or empty document with a text or Markdown FILE ('-' for stdin).
+
+    A document that already has text is refused: importing over CRDT state would duplicate
+    the text in every editor that holds it. Import into a document open in a running server
+    through the HTTP API, so its editors receive it at once.
+    """
+    try:
+        text = file.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException("the file is not UTF-8 text") from exc
+
+    async def work(store: Store) -> None:
+        try:
+            await Documents(store).import_text(name, text)
+        except Conflict as exc:
+            raise click.ClickException(str(exc)) from exc
+        await store.flush()
+
+    _with_store(db, work)
+    click.echo(f"imported {len(text)} characters into {name}")
 
 
 @main.command()
@@ -158,13 +353,31 @@ def backup(dest: Path, db: Path, overwrite: bool) -> None:
         raise click.ClickException(f"{dest} exists (use --overwrite to replace it)")
     if dest.resolve() == db.resolve():
         raise click.ClickException("DEST is the database itself")
-
-    async def run() -> None:
-        store = await _open_existing(db)
-        try:
-            await store.backup(dest)
-        finally:
-            await store.close()
-
-    asyncio.run(run())
+    _with_store(db, lambda store: store.backup(dest))
     click.echo(f"backed up {db} to {dest}")
+
+
+_TTL = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _ttl(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
+    match = _TTL.match(value.strip())
+    if not match or float(match.group(1)) <= 0:
+        raise click.BadParameter("use a duration like 90s, 30m, 1h or 7d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+@main.command()
+@click.argument("scope")
+@click.option("--role", type=click.Choice([r.name for r in Role]), default="write")
+@click.option("--ttl", default="1h", callback=_ttl, help="Lifetime: 90s, 30m, 1h, 7d.")
+@option("auth-secret", required=True, help="The server's --auth-secret.")
+def token(scope: str, role: str, ttl: float, auth_secret: str) -> None:
+    """Mint an access token for SCOPE: a document name, a prefix ending in '/', or '*'."""
+    if scope != "*":
+        try:
+            check_document_name(scope.rstrip("/") or "x")
+        except BadDocumentName as exc:
+            raise click.BadParameter(str(exc), param_hint="SCOPE") from exc
+    click.echo(mint(auth_secret, scope, Role[role], ttl))

@@ -28,3 +28,17 @@ class Settings:
     compact_bytes: int = 1024 * 1024
     keepalive: float = KEEPALIVE_SECONDS
     client_dir: Path | None = None
+    # Automatic versions: after this many quiet seconds, and at most this often while editing.
+    version_quiet: float = 120.0
+    version_interval: float = 600.0
+    # Access control: None is open mode. Origins allowed besides the server's own.
+    auth_secret: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    # Limits against hostile or broken clients.
+    max_connections_per_ip: int = 64
+    message_rate: float = 500.0  # messages per second, sustained, per connection
+    message_burst: int = 10_000  # messages a connection may send at once
+    max_awareness_bytes: int = 64 * 1024  # one client's awareness state
+    max_rooms: int = 10_000  # documents loaded at once
+    max_pending_updates: int = 1000  # updates waiting for missing dependencies, per room
+    first_message_timeout: float = 30.0  # seconds a new connection may stay silent

@@ -34,12 +34,16 @@ class Connection:
         close_socket: CloseSocket,
         *,
         wants_ack: bool = False,
+        read_only: bool = False,
         outbox_limit: int = 16 * 1024 * 1024,
         remote: str = "?",
     ) -> None:
         self.id = next(_ids)
         self.doc = doc
         self.wants_ack = wants_ack
+        # Read-only connections see everything but their edits never touch the document.
+        self.read_only = read_only
+        self.told_read_only = False
         self.remote = remote
         self._send_frame = send_frame
         self._close_socket = close_socket

@@ -1,19 +1,80 @@
-"""The JSON HTTP API: health and the document list. Reads the store and the loaded rooms."""
+"""The JSON HTTP API: health, documents, exports, versions, restore, import, delete.
+
+Every /api request is authorised (a token when the server has a secret); errors are JSON
+``{"error": ...}`` with the right status.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .appkeys import ROOMS, STORE
+from .appkeys import AUTH, DOCUMENTS, ROOMS, STORE
+from .auth import Forbidden, Grant, Role, Unauthorized
+from .documents import Conflict, NotFound
+from .exports import UnknownFormat, render
 from .names import BadDocumentName, check_document_name
 from .rooms import Rooms
 from .store import DocumentInfo
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+MAX_LABEL = 200
+
 
 def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def request_token(request: web.Request) -> str | None:
+    """``?token=`` (what y-websocket's ``params`` sends) or ``Authorization: Bearer``."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.query.get("token")
+
+
+def _authorize(request: web.Request, name: str, needed: Role) -> Grant:
+    try:
+        return request.app[AUTH].authorize(request_token(request), name, needed)
+    except Unauthorized as exc:
+        raise _HttpError(401, str(exc)) from exc
+    except Forbidden as exc:
+        raise _HttpError(403, str(exc)) from exc
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def document_route(needed: Role) -> Callable[[Handler], Handler]:
+    """Validate ``{name}``, authorise ``needed`` on it, and turn known errors into JSON."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                name = check_document_name(request.match_info["name"])
+                _authorize(request, name, needed)
+                return await handler(request)
+            except BadDocumentName as exc:
+                return json_error(400, str(exc))
+            except _HttpError as exc:
+                return json_error(exc.status, str(exc))
+            except NotFound as exc:
+                return json_error(404, str(exc))
+            except Conflict as exc:
+                return json_error(409, str(exc))
+            except UnknownFormat as exc:
+                return json_error(400, str(exc))
+
+        return wrapped
+
+    return wrap
 
 
 def _describe(name: str, info: DocumentInfo | None, rooms: Rooms) -> dict[str, object]:
@@ -25,6 +86,21 @@ def _describe(name: str, info: DocumentInfo | None, rooms: Rooms) -> dict[str, o
         "updated_at": info.updated_at if info else None,
         "connections": len(room.peers) if room else 0,
     }
+
+
+def _version_param(raw: str | None) -> int | None:
+    if raw is None or raw == "live":
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise NotFound(f"no version {raw!r}") from exc
+    if value < 1:
+        raise NotFound(f"no version {raw!r}")
+    return value
+
+
+# --- health and documents ----------------------------------------------------------------
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -47,30 +123,147 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def list_docs(request: web.Request) -> web.Response:
+    auth = request.app[AUTH]
+    try:
+        grant = auth.grant(request_token(request))
+    except Unauthorized as exc:
+        return json_error(401, str(exc))
+    if grant.role < Role.read:
+        return json_error(403, "this needs the read role")
     store = request.app[STORE]
     rooms = request.app[ROOMS]
     stored = {info.name: info for info in await store.list_documents()}
     # Also documents open right now that have nothing committed yet.
     live = {room.name for room in rooms.loaded() if room.peers}
-    names = sorted(stored.keys() | live)
+    names = sorted(n for n in stored.keys() | live if grant.covers(n))
     return web.json_response({"documents": [_describe(n, stored.get(n), rooms) for n in names]})
 
 
+@document_route(Role.read)
 async def get_doc(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    try:
-        check_document_name(name)
-    except BadDocumentName as exc:
-        return json_error(400, str(exc))
     rooms = request.app[ROOMS]
     info = await request.app[STORE].document(name)
     room = rooms.get(name)
     if info is None and (room is None or not room.peers):
-        return json_error(404, f"no document named {name!r}")
+        raise NotFound(f"no document named {name!r}")
     return web.json_response(_describe(name, info, rooms))
 
 
+@document_route(Role.admin)
+async def delete_doc(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if not await request.app[DOCUMENTS].delete(name):
+        raise NotFound(f"no document named {name!r}")
+    return web.json_response({"deleted": name})
+
+
+# --- exports and versions ------------------------------------------------------------------
+
+
+@document_route(Role.read)
+async def export_doc(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    fmt = request.query.get("format", "md")
+    version = _version_param(request.query.get("version"))
+    documents = request.app[DOCUMENTS]
+    state = await documents.state(name, version)
+    info = await request.app[STORE].document(name)
+    rendered = render(
+        fmt,
+        name=name,
+        state=state,
+        version=version,
+        updated_at=info.updated_at if info else None,
+        size_bytes=len(state),
+    )
+    return web.Response(
+        body=rendered.body,
+        headers={
+            "Content-Type": rendered.content_type,
+            "Content-Disposition": f'attachment; filename="{rendered.filename}"',
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; img-src * data:; "
+            "style-src 'unsafe-inline'; sandbox",
+        },
+    )
+
+
+@document_route(Role.read)
+async def list_versions(request: web.Request) -> web.Response:
+    versions = await request.app[DOCUMENTS].versions(request.match_info["name"])
+    return web.json_response(
+        [
+            {
+                "id": v.id,
+                "created_at": v.created_at,
+                "label": v.label,
+                "size_bytes": v.size_bytes,
+                "auto": v.auto,
+            }
+            for v in versions
+        ]
+    )
+
+
+@document_route(Role.write)
+async def create_version(request: web.Request) -> web.Response:
+    label: str | None = None
+    if request.can_read_body:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return json_error(400, 'the body must be JSON like {"label": "..."}')
+        if not isinstance(body, dict):
+            return json_error(400, 'the body must be a JSON object like {"label": "..."}')
+        label = body.get("label")
+        if label is not None and (not isinstance(label, str) or len(label) > MAX_LABEL):
+            return json_error(400, f"label must be a string of at most {MAX_LABEL} characters")
+    version_id = await request.app[DOCUMENTS].save_version(request.match_info["name"], label)
+    return web.json_response({"id": version_id}, status=201)
+
+
+@document_route(Role.admin)
+async def restore_version(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    version = _version_param(request.match_info["version"])
+    if version is None:
+        raise NotFound("restore needs a saved version, not 'live'")
+    before = await request.app[DOCUMENTS].restore(name, version)
+    return web.json_response({"restored": version, "saved_before": before})
+
+
+@document_route(Role.read)
+async def diff_versions(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    a = _version_param(request.match_info["a"])
+    b = _version_param(request.match_info["b"])
+    text = await request.app[DOCUMENTS].diff(name, a, b)
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+@document_route(Role.admin)
+async def import_doc(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return json_error(400, "the body must be UTF-8 text or Markdown")
+    await request.app[DOCUMENTS].import_text(name, text)
+    return web.json_response({"imported": name, "length": len(text)}, status=201)
+
+
 def add_api_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/api/docs", list_docs)
-    app.router.add_get("/api/docs/{name:.+}", get_doc)
+    router = app.router
+    router.add_get("/healthz", healthz)
+    router.add_get("/api/docs", list_docs)
+    # Names may hold '/', so the action routes come before the plain document route.
+    router.add_get("/api/docs/{name:.+}/export", export_doc)
+    router.add_get("/api/docs/{name:.+}/versions", list_versions)
+    router.add_post("/api/docs/{name:.+}/versions", create_version)
+    router.add_post("/api/docs/{name:.+}/versions/{version:[^/]+}/restore", restore_version)
+    router.add_get("/api/docs/{name:.+}/versions/{a:[^/]+}/diff/{b:[^/]+}", diff_versions)
+    router.add_post("/api/docs/{name:.+}/import", import_doc)
+    router.add_get("/api/docs/{name:.+}", get_doc)
+    router.add_delete("/api/docs/{name:.+}", delete_doc)

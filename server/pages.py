@@ -1,4 +1,5 @@
-"""The web client's pages: ``/``, ``/d/{name}`` and the built files under ``/static/``.
+"""The web client's pages: ``/``, ``/d/{name}``, the built files under ``/static/`` and the
+service worker (``/sw.js`` and the editor shell it keeps for offline use).
 
 The pages are the static files that ``client_web`` builds into ``client_web/dist`` (``make setup``
 runs ``npm ci && npm run build`` there). Nothing here reads the store or speaks WebSocket: the
@@ -56,8 +57,29 @@ def _page(request: web.Request, path: Path) -> web.StreamResponse:
     return web.FileResponse(path, headers=_html_headers(request))
 
 
+def _service_worker(path: Path) -> web.StreamResponse:
+    """``/sw.js``: always revalidated, so a new build's worker replaces the old one at once.
+
+    Served from the root, its scope is the whole site (``Service-Worker-Allowed`` says so too).
+    """
+    if not path.is_file():
+        return web.Response(status=404, text=NOT_BUILT)
+    headers = {
+        "Cache-Control": "no-cache",
+        "Content-Type": "text/javascript; charset=utf-8",
+        "Service-Worker-Allowed": "/",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return web.FileResponse(path, headers=headers)
+
+
 def add_page_routes(app: web.Application, dist: Path) -> None:
-    """Register ``GET /``, ``GET /d/{name}`` and ``/static/`` (the files of ``dist``).
+    """Register ``GET /``, ``GET /d/{name}``, ``/static/`` (the files of ``dist``) and
+    ``GET /sw.js`` with ``GET /offline/editor.html``.
+
+    ``/offline/editor.html`` is the editor page for no document in particular (the page reads
+    the name from its address): the service worker caches it and answers ``/d/<any name>`` with
+    it when the server cannot be reached, so a tab can be reloaded offline.
 
     A missing ``dist`` makes every page answer 503 with a hint to build the client. The pages
     look for their file on every request, so building after the server started is enough for
@@ -76,11 +98,19 @@ def add_page_routes(app: web.Application, dist: Path) -> None:
             return web.Response(status=400, text=f"Bad document name: {error}.\n")
         return _page(request, dist / "editor.html")
 
+    async def editor_shell(request: web.Request) -> web.StreamResponse:
+        return _page(request, dist / "editor.html")
+
+    async def service_worker(request: web.Request) -> web.StreamResponse:
+        return _service_worker(dist / "sw.js")
+
     async def not_built(request: web.Request) -> web.StreamResponse:
         return web.Response(status=503, text=NOT_BUILT)
 
     app.router.add_get("/", home)
     app.router.add_get("/d/{name:.+}", editor)
+    app.router.add_get("/offline/editor.html", editor_shell)
+    app.router.add_get("/sw.js", service_worker)
     if dist.is_dir():
         app.router.add_static("/static/", dist)
     else:

@@ -207,6 +207,23 @@ def encode_permission_denied(reason: str) -> bytes:
     )
 
 
+# --- state vectors -----------------------------------------------------------------------
+
+
+def decode_state_vector(state_vector: bytes) -> dict[int, int]:
+    """``varUint(n)`` then n × (client id, clock): how far each client's edits reach."""
+    count, pos = read_var_uint(state_vector, 0)
+    if count > len(state_vector):
+        raise ProtocolError("state vector entry count exceeds its size")
+    clocks: dict[int, int] = {}
+    for _ in range(count):
+        client, pos = read_var_uint(state_vector, pos)
+        clock, pos = read_var_uint(state_vector, pos)
+        clocks[client] = clock
+    _expect_end(state_vector, pos)
+    return clocks
+
+
 # --- awareness updates -------------------------------------------------------------------
 
 

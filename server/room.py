@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import TypeVar
 
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, get_state
 
 from . import protocol as p
 from .connection import Connection
@@ -40,14 +43,27 @@ def _crdt_call(what: str, fn: Callable[[], T]) -> T:
         raise p.ProtocolError(f"{what}: {exc}", CloseCode.invalidPayload) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class RoomLimits:
+    max_awareness_bytes: int = 64 * 1024
+    max_pending_updates: int = 1000
+
+
 class Room:
-    def __init__(self, name: str, store: Store) -> None:
+    def __init__(self, name: str, store: Store, limits: RoomLimits | None = None) -> None:
         self.name = name
         self.store = store
+        self.limits = limits or RoomLimits()
+        # State vectors of received updates still waiting for missing dependencies.
+        self._pending: list[dict[int, int]] = []
         self.doc: Doc = Doc()
         self.peers: set[Connection] = set()
         self.awareness: dict[int, p.AwarenessEntry] = {}
         self.unload_task: asyncio.Task[None] | None = None
+        # For automatic versions: when it last changed, and whether since the last version.
+        self.last_edit_at = time.monotonic()
+        self.last_version_at = time.monotonic()
+        self.dirty = False
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -103,17 +119,96 @@ class Room:
                 raise p.ProtocolError(f"unexpected client message {type(message).__name__}")
 
     def _apply(self, conn: Connection, update: bytes) -> None:
+        if conn.read_only:
+            if not conn.told_read_only:
+                conn.told_read_only = True
+                conn.send(p.encode_permission_denied("read-only: edits are not applied"))
+            return
         empty = update == _EMPTY_UPDATE
+        too_many_pending = False
         if not empty:
+            reach = _crdt_call("undecodable update", lambda: get_state(update))
             _crdt_call("undecodable update", lambda: self.doc.apply_update(update))
+            too_many_pending = self._track_pending(p.decode_state_vector(reach))
         conn.updates_received += 1
         seq = conn.updates_received
         if not empty:
             self._broadcast(p.encode_sync_update(update), exclude=conn)
+            self._edited()
         self.store.append(self.name, None if empty else update, lambda: conn.acknowledge(seq))
+        if too_many_pending:
+            raise p.ProtocolError(
+                "too many updates waiting for missing dependencies", CloseCode.policyViolation
+            )
+
+    def _track_pending(self, reach: dict[int, int]) -> bool:
+        """Remember updates pycrdt could not integrate yet; too many and the sender goes.
+
+        Such an update is still stored and relayed (the store must hold what the document
+        holds), so the limit bounds memory per room without ever dropping an accepted update.
+        """
+        known = p.decode_state_vector(self.doc.get_state())
+        waiting = lambda r: any(clock > known.get(c, 0) for c, clock in r.items())  # noqa: E731
+        if self._pending:
+            self._pending = [r for r in self._pending if waiting(r)]
+        if not waiting(reach):
+            return False
+        self._pending.append(reach)
+        return len(self._pending) > self.limits.max_pending_updates
+
+    @property
+    def pending_updates(self) -> int:
+        return len(self._pending)
+
+    def _edited(self) -> None:
+        self.last_edit_at = time.monotonic()
+        self.dirty = True
+
+    def replace_text(self, new: str) -> bool:
+        """Make ``content`` equal ``new`` by a forward edit every peer receives.
+
+        Only the lines that differ are touched, so unchanged text keeps its identity (and the
+        cursors in it). Never re-seeds the document. Returns whether anything changed.
+        """
+        text = self.doc.get(CONTENT_TEXT, type=Text)
+        old = str(text)
+        if old == new:
+            return False
+        before = old.splitlines(keepends=True)
+        after = new.splitlines(keepends=True)
+        # pycrdt indexes text by UTF-8 byte offsets.
+        offsets = [0]
+        for line in before:
+            offsets.append(offsets[-1] + len(line.encode("utf-8")))
+        ops = SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+        produced: list[bytes] = []
+        subscription = self.doc.observe(lambda event: produced.append(event.update))
+        try:
+            with self.doc.transaction(origin="tandem-server"):
+                for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: offsets stay valid
+                    if tag == "equal":
+                        continue
+                    if offsets[i2] > offsets[i1]:
+                        del text[offsets[i1] : offsets[i2]]
+                    inserted = "".join(after[j1:j2])
+                    if inserted:
+                        text.insert(offsets[i1], inserted)
+        finally:
+            self.doc.unobserve(subscription)
+        for update in produced:
+            self._broadcast(p.encode_sync_update(update), exclude=None)
+            self.store.append(self.name, update)
+        self._edited()
+        return True
 
     def _awareness(self, conn: Connection, update: bytes, frame: bytes) -> None:
         entries = p.decode_awareness_update(update)
+        for entry in entries:
+            if len(entry.state_json.encode()) > self.limits.max_awareness_bytes:
+                raise p.ProtocolError(
+                    f"awareness state over {self.limits.max_awareness_bytes} bytes",
+                    CloseCode.policyViolation,
+                )
         for entry in entries:
             owner_ids = conn.awareness_ids
             if entry.removed:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from pycrdt import merge_updates
 
-from .room import Room
+from .contract import CloseCode
+from .room import Room, RoomLimits
 from .store import Store
 
 log = logging.getLogger("tandem.rooms")
@@ -17,12 +19,27 @@ class RoomLoadError(RuntimeError):
     """The stored document could not be loaded; nobody may use (or overwrite) it now."""
 
 
+class RoomsFull(RuntimeError):
+    """As many documents are loaded as the server allows; try again later."""
+
+
 class Rooms:
-    def __init__(self, store: Store, grace_period: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        grace_period: float,
+        *,
+        limits: RoomLimits | None = None,
+        max_rooms: int = 10_000,
+    ) -> None:
         self.store = store
         self.grace_period = grace_period
+        self.limits = limits or RoomLimits()
+        self.max_rooms = max_rooms
         self._rooms: dict[str, Room] = {}
         self._loading: dict[str, asyncio.Future[Room]] = {}
+        # Called before a room leaves memory (unload or shutdown): automatic versions.
+        self.on_unload: Callable[[Room], Awaitable[None]] | None = None
 
     def __len__(self) -> int:
         return len(self._rooms)
@@ -41,6 +58,8 @@ class Rooms:
             return room
         pending = self._loading.get(name)
         if pending is None:
+            if len(self._rooms) + len(self._loading) >= self.max_rooms:
+                raise RoomsFull(f"{self.max_rooms} documents are loaded already")
             pending = asyncio.get_running_loop().create_future()
             self._loading[name] = pending
             try:
@@ -60,7 +79,7 @@ class Rooms:
         return room
 
     async def _load(self, name: str) -> Room:
-        room = Room(name, self.store)
+        room = Room(name, self.store, self.limits)
         try:
             updates = await self.store.load(name)
             # One merged apply is much faster than thousands of small ones for a long log.
@@ -88,6 +107,8 @@ class Rooms:
 
     async def _unload_later(self, room: Room) -> None:
         await asyncio.sleep(self.grace_period)
+        if self.on_unload is not None:
+            await self.on_unload(room)
         # Everything this room took in is committed before it goes (flush waits through a
         # storage fault: the room stays loaded until its updates are durable).
         await self.store.flush()
@@ -96,8 +117,19 @@ class Rooms:
             room.unload_task = None
             log.debug("unloaded %r", room.name)
 
+    async def evict(self, name: str) -> None:
+        """Drop a room now (its document is being deleted); its clients are told to stop."""
+        room = self._rooms.pop(name, None)
+        if room is None:
+            return
+        self._cancel_unload(room)
+        for peer in list(room.peers):
+            peer.close(CloseCode.badDocumentName, "document deleted")
+
     async def close(self) -> None:
-        for room in self._rooms.values():
+        for room in list(self._rooms.values()):
             self._cancel_unload(room)
+            if self.on_unload is not None:
+                await self.on_unload(room)
         await self.store.flush()
         self._rooms.clear()

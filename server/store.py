@@ -9,10 +9,11 @@ and is retried: an append is never dropped and never acknowledged before it is d
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                   SUM(LENGTH(data))
            FROM updates GROUP BY doc""",
     ),
+    # 3: saved versions: full states, named (label) or automatic.
+    (
+        """CREATE TABLE versions (
+            id INTEGER PRIMARY KEY,
+            doc TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            label TEXT,
+            auto INTEGER NOT NULL DEFAULT 0,
+            data BLOB NOT NULL
+        )""",
+        "CREATE INDEX versions_doc ON versions (doc, created_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -67,7 +80,19 @@ class DocumentInfo:
     updated_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    id: int
+    created_at: float
+    label: str | None
+    size_bytes: int
+    auto: bool
+
+
 AckCallback = Callable[[], None]
+
+
+WriteOp = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
 
 @dataclass(slots=True)
@@ -75,7 +100,9 @@ class _Job:
     doc: str | None
     data: bytes | None
     on_commit: AckCallback | None = None
-    done: asyncio.Future[None] | None = None
+    done: asyncio.Future[Any] | None = None
+    # A write of its own (versions, compaction, deletion): run in its own transaction, in order.
+    op: WriteOp | None = None
 
 
 @dataclass(slots=True)
@@ -197,6 +224,14 @@ class Store:
     def pending(self) -> int:
         return len(self._queue)
 
+    async def _submit(self, op: WriteOp) -> Any:
+        """Run ``op`` on the writer connection inside one transaction, after every earlier
+        append; return its result or raise its exception."""
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Job(None, None, None, done, op))
+        self._wakeup.set()
+        return await done
+
     async def _write_loop(self) -> None:
         while True:
             if not self._queue:
@@ -205,7 +240,10 @@ class Store:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = list(self._queue)
+            if self._queue[0].op is not None:
+                await self._run_op(self._queue.popleft())
+                continue
+            batch = list(itertools.takewhile(lambda job: job.op is None, self._queue))
             try:
                 touched = await self._commit(batch)
             except Exception as exc:  # any failure keeps the batch and retries
@@ -225,6 +263,24 @@ class Store:
             for job in batch:
                 if job.done is not None and not job.done.done():
                     job.done.set_result(None)
+
+    async def _run_op(self, job: _Job) -> None:
+        assert job.op is not None and job.done is not None
+        conn = self._conn
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = await job.op(conn)
+                await conn.execute("COMMIT")
+            except BaseException:
+                await _rollback(conn)
+                raise
+        except Exception as exc:
+            if not job.done.done():
+                job.done.set_exception(exc)
+            return
+        if not job.done.done():
+            job.done.set_result(result)
 
     async def _commit(self, batch: list[_Job]) -> list[str]:
         started = time.perf_counter()
@@ -295,59 +351,61 @@ class Store:
             "SELECT tail_count, tail_bytes FROM documents WHERE name = ?", (doc,)
         ) as cur:
             row = await cur.fetchone()
-        if row is None:
-            return
-        if row[0] >= self.compact_updates or row[1] >= self.compact_bytes:
-            await self.compact(doc)
+        if row is not None and (row[0] >= self.compact_updates or row[1] >= self.compact_bytes):
+            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            await self._run_op(_Job(None, None, None, done, self._compact_op(doc)))
+            if done.exception() is not None:
+                log.error("compaction of %r failed, log kept: %s", doc, done.exception())
 
     async def compact(self, doc: str) -> bool:
         """Replace the document's log by one merged update, in one transaction.
 
-        Runs in the writer's turn (or on a store with nothing queued), so no append of this
-        document can slip in between the read and the delete. Returns whether it compacted.
+        Runs in the writer's turn, so no append of this document can slip in between the read
+        and the delete. Returns whether it compacted; a failure leaves the log as it was.
         """
-        conn = self._conn
-        try:
+        return bool(await self._submit(self._compact_op(doc)))
+
+    def _compact_op(self, doc: str) -> WriteOp:
+        async def op(conn: aiosqlite.Connection) -> bool:
             async with conn.execute(
                 "SELECT id, data FROM updates WHERE doc = ? ORDER BY id", (doc,)
             ) as cur:
                 rows = list(await cur.fetchall())
             if len(rows) < 2:
                 return False
-            merged = _merge([data for _, data in rows])
-            last_id = rows[-1][0]
-            await conn.execute("BEGIN IMMEDIATE")
             try:
-                await conn.execute(
-                    "INSERT INTO updates (doc, data, created_at) VALUES (?, ?, ?)",
-                    (doc, merged, time.time()),
-                )
-                await conn.execute("DELETE FROM updates WHERE doc = ? AND id <= ?", (doc, last_id))
-                await conn.execute(
-                    """UPDATE documents SET size_bytes = ?, tail_count = 0, tail_bytes = 0
-                       WHERE name = ?""",
-                    (len(merged), doc),
-                )
-                await conn.execute("COMMIT")
-            except BaseException:
-                await _rollback(conn)
-                raise
-        except Exception as exc:  # an optimisation only: the log stays
-            log.error("compaction of %r failed, log kept as it is: %s", doc, exc)
-            return False
-        self.health.compactions += 1
-        return True
+                merged = _merge([data for _, data in rows])
+            except Exception as exc:  # a row pycrdt cannot merge: keep the log as it is
+                log.error("compaction of %r skipped, log kept as it is: %s", doc, exc)
+                return False
+            # Insert first, then delete: a reader never sees the document without its rows.
+            await conn.execute(
+                "INSERT INTO updates (doc, data, created_at) VALUES (?, ?, ?)",
+                (doc, merged, time.time()),
+            )
+            await conn.execute("DELETE FROM updates WHERE doc = ? AND id <= ?", (doc, rows[-1][0]))
+            await conn.execute(
+                "UPDATE documents SET size_bytes = ?, tail_count = 0, tail_bytes = 0 "
+                "WHERE name = ?",
+                (len(merged), doc),
+            )
+            self.health.compactions += 1
+            return True
+
+        return op
 
     async def compact_all(self) -> int:
         """Compact every document with a tail (shutdown: the next start loads one row each)."""
-        await self.flush()
-        async with self._conn.execute(
+        async with self._reader.execute(
             "SELECT name FROM documents WHERE tail_count > 1 ORDER BY name"
         ) as cur:
             names = [row[0] for row in await cur.fetchall()]
         done = 0
         for name in names:
-            done += await self.compact(name)
+            try:
+                done += await self.compact(name)
+            except Exception as exc:  # compaction is an optimisation: log and go on
+                log.error("compaction of %r failed: %s", name, exc)
         return done
 
     async def backup(self, dest: Path | str) -> None:
@@ -358,6 +416,64 @@ class Store:
             await self._reader.backup(target)
         finally:
             await target.close()
+
+    # --- versions ------------------------------------------------------------------------
+
+    async def save_version(
+        self, doc: str, state: bytes, label: str | None = None, auto: bool = False
+    ) -> int:
+        async def op(conn: aiosqlite.Connection) -> int:
+            cur = await conn.execute(
+                "INSERT INTO versions (doc, created_at, label, auto, data) VALUES (?, ?, ?, ?, ?)",
+                (doc, time.time(), label, int(auto), state),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+        return int(await self._submit(op))
+
+    async def list_versions(self, doc: str) -> list[VersionInfo]:
+        """Newest first."""
+        async with self._reader.execute(
+            "SELECT id, created_at, label, LENGTH(data), auto FROM versions WHERE doc = ? "
+            "ORDER BY created_at DESC, id DESC",
+            (doc,),
+        ) as cur:
+            return [VersionInfo(r[0], r[1], r[2], r[3], bool(r[4])) for r in await cur.fetchall()]
+
+    async def version(self, doc: str, version_id: int) -> tuple[VersionInfo, bytes] | None:
+        async with self._reader.execute(
+            "SELECT id, created_at, label, LENGTH(data), auto, data FROM versions "
+            "WHERE doc = ? AND id = ?",
+            (doc, version_id),
+        ) as cur:
+            r = await cur.fetchone()
+        if r is None:
+            return None
+        return VersionInfo(r[0], r[1], r[2], r[3], bool(r[4])), bytes(r[5])
+
+    async def delete_versions(self, doc: str, ids: Iterable[int]) -> int:
+        wanted = [(doc, i) for i in ids]
+        if not wanted:
+            return 0
+
+        async def op(conn: aiosqlite.Connection) -> int:
+            await conn.executemany("DELETE FROM versions WHERE doc = ? AND id = ?", wanted)
+            return len(wanted)
+
+        return int(await self._submit(op))
+
+    async def delete_document(self, doc: str) -> bool:
+        """Remove a document, its log and its versions. Returns whether it existed."""
+
+        async def op(conn: aiosqlite.Connection) -> bool:
+            cur = await conn.execute("DELETE FROM documents WHERE name = ?", (doc,))
+            existed = cur.rowcount > 0
+            await conn.execute("DELETE FROM updates WHERE doc = ?", (doc,))
+            await conn.execute("DELETE FROM versions WHERE doc = ?", (doc,))
+            return existed
+
+        return bool(await self._submit(op))
 
     # --- reads ---------------------------------------------------------------------------
 

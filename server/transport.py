@@ -12,38 +12,71 @@ import time
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from .appkeys import ROOMS, SETTINGS
+from .appkeys import AUTH, CONNECTIONS, ROOMS, SETTINGS
+from .auth import Forbidden, Role, Unauthorized
+from .config import Settings
 from .connection import Connection
 from .contract import ACK_QUERY_PARAM, CloseCode
+from .http_api import request_token
+from .limits import TokenBucket
 from .names import BadDocumentName, check_document_name
 from .protocol import KEEPALIVE_FRAME, ProtocolError
 from .room import Room
-from .rooms import RoomLoadError, Rooms
+from .rooms import RoomLoadError, Rooms, RoomsFull
 
 log = logging.getLogger("tandem.transport")
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    rooms = request.app[ROOMS]
     name = request.match_info.get("name", "")
     ws = web.WebSocketResponse(
         max_msg_size=settings.max_message_size,
         compress=False,  # permessage-deflate costs CPU on every frame; updates are small
         heartbeat=None,  # we send frames JavaScript can see instead (see keepalive_loop)
     )
+    if not ws.can_prepare(request).ok:
+        try:
+            check_document_name(name)
+        except BadDocumentName as exc:
+            raise web.HTTPBadRequest(text=f"bad document name: {exc}\n") from exc
+        raise web.HTTPBadRequest(text="this endpoint speaks WebSocket (y-protocols) only\n")
+
+    # Refusals are sent as close codes after the upgrade: y-websocket clients treat 44xx as
+    # final and stop retrying, while an HTTP error would make them retry forever.
+    refusal: tuple[int, str] | None = None
+    grant = None
     try:
         check_document_name(name)
-    except BadDocumentName as exc:
-        if not ws.can_prepare(request).ok:
-            raise web.HTTPBadRequest(text=f"bad document name: {exc}\n") from exc
-        # Accept, then close with 4404: y-websocket clients treat 44xx as final and stop.
-        await ws.prepare(request)
-        await ws.close(code=CloseCode.badDocumentName, message=b"bad document name")
-        return ws
-    if not ws.can_prepare(request).ok:
-        raise web.HTTPBadRequest(text="this endpoint speaks WebSocket (y-protocols) only\n")
+        grant = request.app[AUTH].authorize(request_token(request), name, Role.read)
+    except BadDocumentName:
+        refusal = (CloseCode.badDocumentName, "bad document name")
+    except Unauthorized as exc:
+        refusal = (CloseCode.unauthorized, str(exc))
+    except Forbidden as exc:
+        refusal = (CloseCode.forbidden, str(exc))
+    address = request.remote or "?"
+    counter = request.app[CONNECTIONS]
+    if refusal is None and not counter.try_open(address):
+        refusal = (CloseCode.policyViolation, "too many connections from this address")
     await ws.prepare(request)
+    if refusal is not None:
+        log.info("refused %s for %r: %s", address, name, refusal[1])
+        await ws.close(code=refusal[0], message=refusal[1].encode()[:120])
+        return ws
+    try:
+        assert grant is not None
+        await _serve(request, ws, name, read_only=grant.role < Role.write)
+    finally:
+        counter.close(address)
+    return ws
+
+
+async def _serve(
+    request: web.Request, ws: web.WebSocketResponse, name: str, *, read_only: bool
+) -> None:
+    settings = request.app[SETTINGS]
+    rooms = request.app[ROOMS]
 
     async def close_socket(code: int, reason: str) -> None:
         try:
@@ -58,6 +91,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         ws.send_bytes,
         close_socket,
         wants_ack=request.query.get(ACK_QUERY_PARAM) == "1",
+        read_only=read_only,
         outbox_limit=settings.outbox_limit,
         remote=request.remote or "?",
     )
@@ -69,10 +103,15 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             conn.close(CloseCode.serverError, "document could not be loaded")
             log.error("%r refused: %s", conn, exc)
             await sender
-            return ws
+            return
+        except RoomsFull as exc:
+            conn.close(CloseCode.tryAgainLater, "server busy, try again later")
+            log.warning("%r refused: %s", conn, exc)
+            await sender
+            return
         room.join(conn)
         try:
-            await _receive_loop(ws, conn, room)
+            await _receive_loop(ws, conn, room, settings)
         finally:
             room.leave(conn)
             rooms.release(room)
@@ -83,14 +122,28 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
                 await asyncio.wait_for(sender, timeout=5)
             except TimeoutError:
                 sender.cancel()
-    return ws
 
 
-async def _receive_loop(ws: web.WebSocketResponse, conn: Connection, room: Room) -> None:
-    async for msg in ws:
+async def _receive_loop(
+    ws: web.WebSocketResponse, conn: Connection, room: Room, settings: Settings
+) -> None:
+    bucket = TokenBucket(settings.message_rate, settings.message_burst)
+    first = True
+    while True:
+        try:
+            msg = await ws.receive(timeout=settings.first_message_timeout if first else None)
+        except TimeoutError:
+            log.warning("%r sent nothing for %ss; closing", conn, settings.first_message_timeout)
+            conn.close(CloseCode.policyViolation, "no message after connecting")
+            return
+        first = False
         if conn.closed:
             return
         if msg.type is WSMsgType.BINARY:
+            if not bucket.take():
+                log.warning("%r exceeded %s messages/s; closing", conn, settings.message_rate)
+                conn.close(CloseCode.policyViolation, "message rate limit exceeded")
+                return
             try:
                 room.receive(conn, msg.data)
             except ProtocolError as exc:
@@ -104,6 +157,8 @@ async def _receive_loop(ws: web.WebSocketResponse, conn: Connection, room: Room)
         elif msg.type is WSMsgType.ERROR:
             # aiohttp has already closed the socket (e.g. 1009 for an oversize message).
             log.warning("%r: %s", conn, ws.exception())
+            return
+        else:  # CLOSE, CLOSING, CLOSED
             return
 
 

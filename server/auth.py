@@ -1,0 +1,104 @@
+"""Access tokens: HS256 JWTs naming a document (or a prefix), a role and an expiry.
+
+Open mode (no secret) lets everyone do everything: the default for local use. With a secret,
+every WebSocket and every /api request needs a token covering the document with a high enough
+role.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+
+import jwt
+
+ALGORITHM = "HS256"
+ALL_DOCUMENTS = "*"
+
+
+class Role(IntEnum):
+    read = 1
+    write = 2
+    admin = 3
+
+
+class Unauthorized(PermissionError):
+    """No token, or one that is invalid or expired (WebSocket 4401, HTTP 401)."""
+
+
+class Forbidden(PermissionError):
+    """A valid token that does not cover this document or action (WebSocket 4403, HTTP 403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    scope: str
+    role: Role
+
+    def covers(self, name: str) -> bool:
+        if self.scope == ALL_DOCUMENTS:
+            return True
+        if self.scope.endswith("/"):
+            return name.startswith(self.scope)
+        return name == self.scope
+
+
+OPEN = Grant(ALL_DOCUMENTS, Role.admin)
+
+
+def check_scope(scope: str) -> str:
+    if not scope:
+        raise ValueError("a token names a document, a prefix ending in '/', or '*'")
+    return scope
+
+
+def mint(secret: str, scope: str, role: Role, ttl_seconds: float) -> str:
+    now = int(time.time())
+    claims = {
+        "doc": check_scope(scope),
+        "role": role.name,
+        "iat": now,
+        "exp": now + int(ttl_seconds),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+class Authorizer:
+    def __init__(self, secret: str | None) -> None:
+        self.secret = secret or None
+
+    @property
+    def enabled(self) -> bool:
+        return self.secret is not None
+
+    def grant(self, token: str | None) -> Grant:
+        """The grant a token carries; raises Unauthorized."""
+        if self.secret is None:
+            return OPEN
+        if not token:
+            raise Unauthorized("a token is required")
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "doc", "role"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        scope, role = claims.get("doc"), claims.get("role")
+        if not isinstance(scope, str) or not scope or role not in Role.__members__:
+            raise Unauthorized("token lacks a document or a valid role")
+        return Grant(scope, Role[role])
+
+    def authorize(self, token: str | None, name: str, needed: Role) -> Grant:
+        """Raise Unauthorized or Forbidden unless ``token`` allows ``needed`` on ``name``."""
+        grant = self.grant(token)
+        if not grant.covers(name):
+            raise Forbidden(f"this token is not for document {name!r}")
+        if grant.role < needed:
+            raise Forbidden(f"this needs the {needed.name} role; the token has {grant.role.name}")
+        return grant
