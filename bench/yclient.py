@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import urlencode
 
 import aiohttp
 from pycrdt import Doc, Text
@@ -16,9 +17,19 @@ from server import protocol as p
 
 
 class YClient:
-    def __init__(self, session: aiohttp.ClientSession, ws_url: str, room: str, ack: bool = True):
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        ws_url: str,
+        room: str,
+        ack: bool = True,
+        token: str | None = None,
+    ) -> None:
         self.session = session
-        self.url = f"{ws_url}/{room}" + ("?ack=1" if ack else "")
+        query = {"ack": "1"} if ack else {}
+        if token:
+            query["token"] = token
+        self.url = f"{ws_url}/{room}" + ("?" + urlencode(query) if query else "")
         self.doc: Doc = Doc()
         self.text = self.doc.get("content", type=Text)
         self.sent = 0  # update-bearing messages sent

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import TypeVar
 
-from pycrdt import Doc, Text, get_state
+from pycrdt import Doc, Text, get_update
 
 from . import protocol as p
 from .connection import Connection
@@ -55,7 +55,7 @@ class Room:
         self.store = store
         self.limits = limits or RoomLimits()
         # State vectors of received updates still waiting for missing dependencies.
-        self._pending: list[dict[int, int]] = []
+        self._pending: list[bytes] = []
         self.doc: Doc = Doc()
         self.peers: set[Connection] = set()
         self.awareness: dict[int, p.AwarenessEntry] = {}
@@ -127,9 +127,8 @@ class Room:
         empty = update == _EMPTY_UPDATE
         too_many_pending = False
         if not empty:
-            reach = _crdt_call("undecodable update", lambda: get_state(update))
             _crdt_call("undecodable update", lambda: self.doc.apply_update(update))
-            too_many_pending = self._track_pending(p.decode_state_vector(reach))
+            too_many_pending = self._track_pending(update)
         conn.updates_received += 1
         seq = conn.updates_received
         if not empty:
@@ -141,19 +140,21 @@ class Room:
                 "too many updates waiting for missing dependencies", CloseCode.policyViolation
             )
 
-    def _track_pending(self, reach: dict[int, int]) -> bool:
+    def _track_pending(self, update: bytes) -> bool:
         """Remember updates pycrdt could not integrate yet; too many and the sender goes.
 
         Such an update is still stored and relayed (the store must hold what the document
         holds), so the limit bounds memory per room without ever dropping an accepted update.
         """
-        known = p.decode_state_vector(self.doc.get_state())
-        waiting = lambda r: any(clock > known.get(c, 0) for c, clock in r.items())  # noqa: E731
+        known = self.doc.get_state()
+        # What of an update the document's state vector does not cover is still pending:
+        # a diff that starts with a non-zero struct-group count.
+        waiting = lambda u: get_update(u, known)[0] != 0  # noqa: E731
         if self._pending:
-            self._pending = [r for r in self._pending if waiting(r)]
-        if not waiting(reach):
+            self._pending = [u for u in self._pending if waiting(u)]
+        if not waiting(update):
             return False
-        self._pending.append(reach)
+        self._pending.append(update)
         return len(self._pending) > self.limits.max_pending_updates
 
     @property

@@ -17,44 +17,7 @@ from server import protocol as p
 from server.contract import CloseCode
 
 from .conftest import ServerProcess, eventually, unique
-
-TIMEOUT = 60
-
-
-async def next_message(ws: aiohttp.ClientWebSocketResponse, kind: type | None = None) -> object:
-    """The next decoded message (of ``kind``, skipping keepalives and others)."""
-    while True:
-        msg = await ws.receive(timeout=TIMEOUT)
-        if msg.type is not aiohttp.WSMsgType.BINARY:
-            raise AssertionError(f"expected a binary frame, got {msg.type} {msg.data!r}")
-        decoded = p.decode_message(msg.data)
-        if kind is None or isinstance(decoded, kind):
-            return decoded
-
-
-async def close_code(ws: aiohttp.ClientWebSocketResponse) -> int:
-    """Read until the server closes; return its close code."""
-    while True:
-        msg = await ws.receive(timeout=TIMEOUT)
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-            return ws.close_code if ws.close_code is not None else msg.data
-        if msg.type is aiohttp.WSMsgType.ERROR:
-            raise AssertionError(f"socket error: {msg.data}")
-
-
-def text_update(content: str) -> bytes:
-    doc = Doc()
-    doc.get("content", type=Text).insert(0, content)
-    return doc.get_update()
-
-
-async def connect(
-    http: aiohttp.ClientSession, server: ServerProcess, name: str, query: str = ""
-) -> aiohttp.ClientWebSocketResponse:
-    ws = await http.ws_connect(f"{server.ws_url}/{name}{query}", max_msg_size=0)
-    first = await next_message(ws)
-    assert isinstance(first, p.SyncStep1), "the server must open with its sync step 1"
-    return ws
+from .wsframes import TIMEOUT, close_code, connect, next_message, text_update
 
 
 async def test_server_opens_with_step1_and_answers_an_empty_step2(
