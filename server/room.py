@@ -7,6 +7,7 @@ in one step: the order peers see is the order the store writes.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -210,6 +211,13 @@ class Room:
                     f"awareness state over {self.limits.max_awareness_bytes} bytes",
                     CloseCode.policyViolation,
                 )
+            # Every client JSON.parses what we relay: invalid JSON would break all of them.
+            try:
+                json.loads(entry.state_json)
+            except (ValueError, RecursionError) as exc:
+                raise p.ProtocolError(
+                    "awareness state is not valid JSON", CloseCode.invalidPayload
+                ) from exc
         for entry in entries:
             owner_ids = conn.awareness_ids
             if entry.removed:
