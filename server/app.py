@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import metrics
 from .appkeys import AUTH, CONNECTIONS, DOCUMENTS, ROOMS, SETTINGS, STORE
 from .auth import Authorizer
 from .config import Settings
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_say_goodbye)
     app.router.add_get("/ws/{name:.*}", websocket_handler)
+    app.router.add_get("/metrics", metrics.metrics)
     add_api_routes(app)
     try:
         from .pages import add_page_routes
@@ -70,6 +72,10 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     app[ROOMS] = rooms
     app[DOCUMENTS] = documents
+    metrics.watch(
+        lambda: len(rooms),
+        lambda: sum(peer.outbox_frames for room in rooms.loaded() for peer in room.peers),
+    )
     tasks = [
         asyncio.create_task(keepalive_loop(rooms, settings.keepalive)),
         asyncio.create_task(documents.autosave_loop()),

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from . import metrics
 from .contract import CloseCode
 from .protocol import encode_saved
 
@@ -81,6 +82,8 @@ class Connection:
             return
         self._outbox.append(frame)
         self._outbox_bytes += len(frame)
+        metrics.MESSAGES_OUT.inc()
+        metrics.BYTES_OUT.inc(len(frame))
         self.last_sent = time.monotonic()
         self._ready.set()
 
@@ -88,6 +91,7 @@ class Connection:
         """Ask the sender task to close the socket; what is queued before is dropped."""
         if self._close_request is None and not self.closed:
             self._close_request = (code, reason)
+            metrics.CLOSES.labels(str(int(code))).inc()
             self._outbox.clear()
             self._outbox_bytes = 0
             self._ready.set()
@@ -99,6 +103,10 @@ class Connection:
     @property
     def outbox_bytes(self) -> int:
         return self._outbox_bytes
+
+    @property
+    def outbox_frames(self) -> int:
+        return len(self._outbox)
 
     def acknowledge(self, count: int) -> None:
         """``count`` update-bearing messages of this connection are committed."""

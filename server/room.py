@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from pycrdt import Doc, Text, get_update
 
+from . import metrics
 from . import protocol as p
 from .connection import Connection
 from .contract import CONTENT_TEXT, CloseCode
@@ -125,6 +126,7 @@ class Room:
                 conn.told_read_only = True
                 conn.send(p.encode_permission_denied("read-only: edits are not applied"))
             return
+        metrics.UPDATES_IN.inc()
         empty = update == _EMPTY_UPDATE
         too_many_pending = False
         if not empty:

@@ -21,6 +21,7 @@ from typing import Any
 import aiosqlite
 from pycrdt import merge_updates
 
+from . import metrics
 from .config import Synchronous
 
 log = logging.getLogger("tandem.store")
@@ -103,6 +104,7 @@ class _Job:
     done: asyncio.Future[Any] | None = None
     # A write of its own (versions, compaction, deletion): run in its own transaction, in order.
     op: WriteOp | None = None
+    queued_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
@@ -254,8 +256,10 @@ class Store:
             for _ in range(len(batch)):
                 self._queue.popleft()
             self._note_success()
+            committed = time.monotonic()
             for job in batch:
                 if job.on_commit is not None:
+                    metrics.ACK_SECONDS.observe(committed - job.queued_at)
                     job.on_commit()
             # Acks go out first; a flush also waits for the compaction its batch triggered.
             for doc in touched:
@@ -316,7 +320,10 @@ class Store:
         except BaseException:
             await _rollback(conn)
             raise
-        self.health.last_commit_ms = (time.perf_counter() - started) * 1000
+        elapsed = time.perf_counter() - started
+        self.health.last_commit_ms = elapsed * 1000
+        metrics.COMMIT_SECONDS.observe(elapsed)
+        metrics.COMMIT_BATCH.observe(len(rows))
         self.health.batches += 1
         self.health.appended += len(rows)
         return list(per_doc)

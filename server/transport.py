@@ -12,6 +12,7 @@ import time
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from . import metrics
 from .appkeys import AUTH, CONNECTIONS, ROOMS, SETTINGS
 from .auth import Forbidden, Role, Unauthorized
 from .config import Settings
@@ -64,11 +65,13 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         log.info("refused %s for %r: %s", address, name, refusal[1])
         await ws.close(code=refusal[0], message=refusal[1].encode()[:120])
         return ws
+    metrics.CONNECTIONS.inc()
     try:
         assert grant is not None
         await _serve(request, ws, name, read_only=grant.role < Role.write)
     finally:
         counter.close(address)
+        metrics.CONNECTIONS.dec()
     return ws
 
 
@@ -140,6 +143,8 @@ async def _receive_loop(
         if conn.closed:
             return
         if msg.type is WSMsgType.BINARY:
+            metrics.MESSAGES_IN.inc()
+            metrics.BYTES_IN.inc(len(msg.data))
             if not bucket.take():
                 log.warning("%r exceeded %s messages/s; closing", conn, settings.message_rate)
                 conn.close(CloseCode.policyViolation, "message rate limit exceeded")
