@@ -1,7 +1,8 @@
 // Builds the web client into dist/: bundled, minified home.js, editor.js and style.css (with
 // source maps), plus the HTML pages and the icon copied from src/. The pages refer to each
 // built file as /static/<file>?v=<content hash>, so a browser never runs a stale bundle after an
-// upgrade.
+// upgrade. src/sw.js (the service worker, which imports nothing) is copied as it is: the server
+// serves it at /sw.js.
 //
 //   node build.mjs           one build
 //   node build.mjs --watch   rebuild on every change
@@ -21,6 +22,7 @@ const ASSETS = ['home.js', 'editor.js', 'style.css', 'favicon.svg']
 
 const copyStatic = async () => {
   await copyFile(join(src, 'favicon.svg'), join(dist, 'favicon.svg'))
+  await copyFile(join(src, 'sw.js'), join(dist, 'sw.js'))
   /** @type {Record<string, string>} */
   const version = {}
   for (const file of ASSETS) {

@@ -4,6 +4,8 @@
 // `contentText`) <- y-websocket -> Tandem server, with y-indexeddb keeping an offline copy and
 // y-websocket's BroadcastChannel keeping the other tabs of this browser in sync.
 //
+// The service worker (sw.js) keeps the page itself for reloads with no server.
+//
 // For tests: window.tandem = { ydoc, provider, ytext, undoManager, persistence, view, status() }.
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
@@ -30,6 +32,7 @@ import { CONNECTION_TEXT, connectionState } from './connection-status.js'
 import { loadIdentity, saveName, cleanName, lightColor, storage } from './identity.js'
 import { participantsOf, renderParticipants } from './participants.js'
 import { editorTheme } from './editor-theme.js'
+import { registerServiceWorker } from './offline.js'
 
 // Markdown (GitHub flavour) without lang-markdown's `markdown()` helper: that one pulls in the
 // HTML, CSS and JavaScript parsers for embedded HTML, tripling the bundle for little gain.
@@ -346,6 +349,8 @@ const start = () => {
     provider.connect()
     scheduleRender()
   })
+
+  registerServiceWorker()
 
   window.tandem = {
     ydoc,

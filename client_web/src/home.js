@@ -1,6 +1,7 @@
 // The home page, /: the documents the server knows, and a form to open or create one by name.
 // Names only ever reach the page through textContent and percent-encoded hrefs.
 import { documentNameProblem, documentPath } from './protocol.js'
+import { registerServiceWorker } from './offline.js'
 
 const REFRESH_MS = 15000
 
@@ -154,3 +155,4 @@ window.setInterval(() => {
 list.setAttribute('aria-busy', 'true')
 message.textContent = 'Loading…'
 loadDocuments()
+registerServiceWorker()
