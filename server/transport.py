@@ -60,7 +60,13 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     counter = request.app[CONNECTIONS]
     if refusal is None and not counter.try_open(address):
         refusal = (CloseCode.policyViolation, "too many connections from this address")
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionError as exc:  # the client left during the handshake
+        log.info("%s left during the handshake: %s", address, exc)
+        if refusal is None:
+            counter.close(address)
+        return ws
     if refusal is not None:
         log.info("refused %s for %r: %s", address, name, refusal[1])
         await ws.close(code=refusal[0], message=refusal[1].encode()[:120])
