@@ -49,15 +49,19 @@ async def new_person(browser: Browser, name: str, color: str | None = None) -> B
     context = await browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
     context.set_default_timeout(TIMEOUT_MS)
     identity = {"tandem:name": name} | ({"tandem:color": color} if color else {})
-    script = f"""for (const [key, value] of Object.entries({json.dumps(identity)})) {{
-        if (localStorage.getItem(key) === null) localStorage.setItem(key, value)
-    }}"""
+    # (a page's first about:blank has no localStorage: reading it there throws)
+    script = f"""try {{
+        for (const [key, value] of Object.entries({json.dumps(identity)})) {{
+            if (localStorage.getItem(key) === null) localStorage.setItem(key, value)
+        }}
+    }} catch {{}}"""
     await context.add_init_script(script)
     return context
 
 
-def editor_url(base_url: str, name: str) -> str:
-    return f"{base_url}/d/{name}"
+def editor_url(base_url: str, name: str, token: str | None = None) -> str:
+    """The editor page of ``name``; with ``token``, the page passes it to the server."""
+    return f"{base_url}/d/{name}" + (f"?token={token}" if token else "")
 
 
 async def wait_ready(page: Page) -> None:
@@ -65,10 +69,12 @@ async def wait_ready(page: Page) -> None:
     await page.wait_for_function("() => window.tandem !== undefined")
 
 
-async def open_editor(context: BrowserContext, base_url: str, name: str) -> Page:
+async def open_editor(
+    context: BrowserContext, base_url: str, name: str, token: str | None = None
+) -> Page:
     """A new tab on document ``name``, once it is connected and synced with the server."""
     page = await context.new_page()
-    await page.goto(editor_url(base_url, name))
+    await page.goto(editor_url(base_url, name, token))
     await wait_ready(page)
     await expect(page.get_by_test_id("connection-status")).to_have_text("Connected")
     await page.wait_for_function("() => window.tandem.provider.synced")

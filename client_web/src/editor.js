@@ -6,14 +6,19 @@
 //
 // The service worker (sw.js) keeps the page itself for reloads with no server.
 //
-// For tests: window.tandem = { ydoc, provider, ytext, undoManager, persistence, view, status() }.
+// The toolbar's Export menu (export-menu.js) and History panel (history-panel.js) use the HTTP
+// API (api.js). The page's `?token=` decides what the page offers (access.js): a token with the
+// read role, or the server's "permission denied" auth message, makes the editor read-only.
+//
+// For tests: window.tandem = { ydoc, provider, ytext, undoManager, persistence, view, tracker,
+// status(), access(), history }.
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { removeAwarenessStates } from 'y-protocols/awareness'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
-import { EditorState, Prec } from '@codemirror/state'
+import { Compartment, EditorState, Prec } from '@codemirror/state'
 import {
   EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter,
   highlightSpecialChars, drawSelection, dropCursor
@@ -30,7 +35,11 @@ import {
 import { SaveTracker, countingWebSocket } from './save-tracker.js'
 import { CONNECTION_TEXT, connectionState } from './connection-status.js'
 import { loadIdentity, saveName, cleanName, lightColor, storage } from './identity.js'
-import { participantsOf, renderParticipants } from './participants.js'
+import { participantsOf, renderParticipants, sanitizeAwareness } from './participants.js'
+import { accessFor, readAuthMessage, roleOfToken } from './access.js'
+import { createApi } from './api.js'
+import { setupExportMenu } from './export-menu.js'
+import { setupHistoryPanel } from './history-panel.js'
 import { editorTheme } from './editor-theme.js'
 import { registerServiceWorker } from './offline.js'
 
@@ -113,6 +122,18 @@ const start = () => {
     tracker.ack(decoding.readVarUint(decoder))
   }
 
+  // --- what this page may do (see access.js) --------------------------------------------------
+  const role = roleOfToken(token)
+  let access = accessFor(role)
+  // y-protocols' auth message: "permission denied" means this connection's edits are dropped
+  provider.messageHandlers[MESSAGE.auth] = (_encoder, decoder) => {
+    const { denied, reason } = readAuthMessage(decoder)
+    if (denied && !access.denied) {
+      console.info(`Tandem: the server does not accept edits from this page${reason ? ` (${reason})` : ''}`)
+      setAccess(accessFor(role, true))
+    }
+  }
+
   // Local transactions are everything that did not come from a peer (WebSocket or another tab,
   // both arrive with the provider as origin) or from the IndexedDB copy.
   ydoc.on('update', (_update, origin) => {
@@ -157,6 +178,10 @@ const start = () => {
 
   // --- presence -------------------------------------------------------------------------------
   const awareness = provider.awareness
+  // Registered before the editor's own listener, so the caret labels only see checked states.
+  awareness.on('change', (/** @type {{ added: number[], updated: number[] }} */ { added, updated }) => {
+    sanitizeAwareness(awareness, [...added, ...updated])
+  })
   let renames = 0
   /** @param {string} displayName */
   const publishUser = (displayName) => {
@@ -167,7 +192,8 @@ const start = () => {
       name: displayName,
       color,
       colorLight: lightColor(identity.color),
-      id: identity.id
+      id: identity.id,
+      ...(access.readOnly ? { readOnly: true } : {})
     })
   }
   publishUser(identity.name)
@@ -226,6 +252,19 @@ const start = () => {
   // yCollab adds exactly its local sync origin. Remote edits (origin: the provider) and the
   // IndexedDB load (origin: the persistence) are never undone.
   const undoManager = new Y.UndoManager(ytext, { trackedOrigins: new Set() })
+  // read-only: CodeMirror refuses input (readOnly) and the text is not editable at all (editable)
+  const editability = new Compartment()
+  /** @param {boolean} readOnly */
+  const editabilityExtensions = (readOnly) => [
+    EditorState.readOnly.of(readOnly),
+    EditorView.editable.of(!readOnly),
+    EditorView.contentAttributes.of({ 'aria-readonly': String(readOnly) })
+  ]
+  // undo and redo change the Y.Text directly: never from a read-only editor
+  const undoKeys = yUndoManagerKeymap.map((binding) => ({
+    ...binding,
+    run: (/** @type {EditorView} */ v) => (v.state.readOnly ? true : binding.run(v))
+  }))
   const view = new EditorView({
     parent: $('editor'),
     state: EditorState.create({
@@ -243,7 +282,8 @@ const start = () => {
         markdown(),
         editorTheme,
         // the yjs undo keys come first: CodeMirror's own history is not loaded at all
-        keymap.of([...yUndoManagerKeymap, ...defaultKeymap, ...searchKeymap, indentWithTab]),
+        keymap.of([...undoKeys, ...defaultKeymap, ...searchKeymap, indentWithTab]),
+        editability.of(editabilityExtensions(access.readOnly)),
         yCollab(ytext, awareness, { undoManager }),
         // Shift+Ctrl/Cmd+Z is redo whatever case the event's key has: synthetic key events (test
         // drivers) report 'z' with Shift, which CodeMirror would read as Ctrl-z, i.e. undo.
@@ -251,7 +291,7 @@ const start = () => {
           keydown (event) {
             if (event.shiftKey && (event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'z') {
               event.preventDefault()
-              undoManager.redo()
+              if (!view.state.readOnly) undoManager.redo()
               return true
             }
             return false
@@ -289,9 +329,16 @@ const start = () => {
       connectionElement.dataset.state = state
       connectionElement.textContent = CONNECTION_TEXT[state]
     }
-    const save = tracker.status(provider.wsconnected)
-    if (saveElement.textContent !== save.text) saveElement.textContent = save.text
-    saveElement.dataset.state = save.state
+    if (access.readOnly) {
+      // nothing of ours is saved: a read-only connection's messages are never acked
+      saveElement.hidden = true
+      saveElement.dataset.state = 'readonly'
+    } else {
+      const save = tracker.status(provider.wsconnected)
+      if (saveElement.textContent !== save.text) saveElement.textContent = save.text
+      saveElement.hidden = false
+      saveElement.dataset.state = save.state
+    }
     saveElement.dataset.pending = String(tracker.pending)
     if (refusal !== null) {
       detailElement.textContent = REFUSAL_TEXT[refusal.code] ??
@@ -340,6 +387,59 @@ const start = () => {
     }, 2000)
   })
 
+  // --- notices (export results, errors) ------------------------------------------------------
+  const noticeElement = $('notice')
+  let noticeTimer = 0
+  /** @param {string} text @param {'info' | 'error'} [kind] */
+  const notify = (text, kind = 'info') => {
+    noticeElement.textContent = text
+    noticeElement.dataset.kind = kind
+    noticeElement.hidden = false
+    window.clearTimeout(noticeTimer)
+    noticeTimer = window.setTimeout(() => { noticeElement.hidden = true }, kind === 'error' ? 12_000 : 5_000)
+  }
+  noticeElement.addEventListener('click', () => { noticeElement.hidden = true })
+
+  // --- export and history ---------------------------------------------------------------------
+  const api = createApi({ name, token })
+  setupExportMenu({
+    wrap: $('export-wrap'),
+    button: /** @type {HTMLButtonElement} */ ($('export-menu')),
+    menu: $('export-list'),
+    api,
+    notify
+  })
+  /** Until everything typed here is committed on the server (or `ms` passed): true if it is. */
+  const waitForSaved = async (ms = 15_000) => {
+    const deadline = Date.now() + ms
+    while (Date.now() < deadline) {
+      if (provider.wsconnected && tracker.status(true).state === 'saved') return true
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    return false
+  }
+  const historyPanel = setupHistoryPanel({ api, ytext, waitForSaved, access: () => access })
+
+  // --- read-only ------------------------------------------------------------------------------
+  const badge = $('read-only-badge')
+  /** @param {import('./access.js').Access} next */
+  function setAccess (next) {
+    const wasReadOnly = access.readOnly
+    access = next
+    document.body.dataset.access = next.readOnly ? 'read-only' : 'edit'
+    badge.hidden = !next.readOnly
+    badge.title = next.denied && role !== 'read'
+      ? 'The server does not accept edits from this link: you can read and follow the document.'
+      : 'Your link lets you read and follow this document, not edit it.'
+    if (next.readOnly !== wasReadOnly) {
+      view.dispatch({ effects: editability.reconfigure(editabilityExtensions(next.readOnly)) })
+      publishUser(currentName)
+    }
+    historyPanel.applyAccess()
+    scheduleRender()
+  }
+  setAccess(access)
+
   // --- go -------------------------------------------------------------------------------------
   const loaded = Promise.race([
     persistence.whenSynced,
@@ -360,16 +460,19 @@ const start = () => {
     persistence,
     view,
     tracker,
+    history: historyPanel,
+    /** What this page may do: { role, denied, readOnly, canEdit, canSaveVersion, canRestore }. */
+    access: () => ({ ...access }),
     /** Everything the indicators show, for tests. */
     status: () => ({
       connection: connectionState(connectionFacts()),
-      save: tracker.status(provider.wsconnected).state,
+      save: access.readOnly ? 'readonly' : tracker.status(provider.wsconnected).state,
       pending: tracker.pending,
       sent: tracker.sent,
       acked: tracker.acked
     })
   }
-  view.focus()
+  if (!access.readOnly) view.focus()
 }
 
 start()

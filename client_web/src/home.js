@@ -2,6 +2,7 @@
 // Names only ever reach the page through textContent and percent-encoded hrefs.
 import { documentNameProblem, documentPath } from './protocol.js'
 import { registerServiceWorker } from './offline.js'
+import { relativeTime } from './format.js'
 
 const REFRESH_MS = 15000
 
@@ -12,31 +13,7 @@ const $ = (id) => {
   return element
 }
 
-const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' })
 const absolute = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short' })
-const UNITS = /** @type {const} */ ([
-  ['year', 365 * 24 * 3600],
-  ['month', 30 * 24 * 3600],
-  ['week', 7 * 24 * 3600],
-  ['day', 24 * 3600],
-  ['hour', 3600],
-  ['minute', 60]
-])
-
-/**
- * "just now", "5 minutes ago", "yesterday"…
- *
- * @param {number} unixSeconds
- * @param {number} [nowMs]
- */
-export const relativeTime = (unixSeconds, nowMs = Date.now()) => {
-  const seconds = unixSeconds - nowMs / 1000
-  if (Math.abs(seconds) < 45) return 'just now'
-  for (const [unit, size] of UNITS) {
-    if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit)
-  }
-  return relative.format(Math.round(seconds / 60), 'minute')
-}
 
 /** @param {number} n */
 const peopleText = (n) => n === 0 ? 'nobody here' : n === 1 ? '1 person here' : `${n} people here`

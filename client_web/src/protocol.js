@@ -8,6 +8,9 @@ import protocol from '../../shared/protocol.json' with { type: 'json' }
 /** Message types: 0 sync, 1 awareness, 2 auth, 3 query-awareness, 101 "saved" ack (ours). */
 export const MESSAGE = Object.freeze({ ...protocol.messageTypes })
 
+/** Sub-types of an auth message (y-protocols): 0 permission denied (then a varString reason). */
+export const AUTH_MESSAGE = Object.freeze({ ...protocol.authMessages })
+
 /** Sub-types of a sync message: step 1, step 2, update. */
 export const SYNC_STEP = Object.freeze({ ...protocol.syncSteps })
 
@@ -57,6 +60,17 @@ export const documentNameProblem = (name) => {
  */
 export const documentPath = (name) =>
   '/d/' + name.split('/').map(encodeURIComponent).join('/')
+
+/**
+ * Path of one of a document's HTTP API routes: `/api/docs/<name><suffix>`, each segment of the
+ * name percent-encoded on its own (as in documentPath).
+ *
+ * @param {string} name
+ * @param {string} [suffix] e.g. '/export', '/versions/3/restore'
+ * @return {string}
+ */
+export const documentApiPath = (name, suffix = '') =>
+  '/api/docs/' + name.split('/').map(encodeURIComponent).join('/') + suffix
 
 /**
  * The document name of an editor page's path (`/d/<name>`), or null when the path is not one.

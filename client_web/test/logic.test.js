@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import * as encoding from 'lib0/encoding'
 
 import {
-  MESSAGE, SYNC_STEP, CLOSE_CODE, ACK_QUERY_PARAM, CONTENT_TEXT,
+  MESSAGE, SYNC_STEP, CLOSE_CODE, ACK_QUERY_PARAM, CONTENT_TEXT, AUTH_MESSAGE,
   documentNameProblem, documentPath, documentNameFromPath
 } from '../src/protocol.js'
 import { SaveTracker, SAVE_TEXT, outgoingKind } from '../src/save-tracker.js'
@@ -24,6 +24,7 @@ test('the client takes every number from shared/protocol.json', () => {
   assert.deepEqual(MESSAGE, contract.messageTypes)
   assert.deepEqual(SYNC_STEP, contract.syncSteps)
   assert.deepEqual(CLOSE_CODE, contract.closeCodes)
+  assert.deepEqual(AUTH_MESSAGE, contract.authMessages)
   assert.equal(ACK_QUERY_PARAM, contract.ackQueryParam)
   assert.equal(CONTENT_TEXT, contract.contentText)
 })
