@@ -80,7 +80,11 @@ class Documents:
             fromfile=f"{name} ({label(a)})",
             tofile=f"{name} ({label(b)})",
         )
-        return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        # A last line without a newline gets the standard marker, as diff(1) writes it.
+        return "".join(
+            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+            for line in lines
+        )
 
     # --- versions --------------------------------------------------------------------------
 

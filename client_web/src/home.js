@@ -4,6 +4,10 @@ import { documentNameProblem, documentPath } from './protocol.js'
 import { registerServiceWorker } from './offline.js'
 import { relativeTime } from './format.js'
 
+// With an access token in the address (`/?token=...`), the list and the links carry it.
+const token = new URLSearchParams(window.location.search).get('token')
+const withToken = (path) => (token ? `${path}?token=${encodeURIComponent(token)}` : path)
+
 const REFRESH_MS = 15000
 
 /** @param {string} id @return {HTMLElement} */
@@ -32,7 +36,7 @@ const documentItem = (doc) => {
   const link = document.createElement('a')
   link.className = 'doc-link'
   link.dataset.testid = 'doc-link'
-  link.href = documentPath(doc.name)
+  link.href = withToken(documentPath(doc.name))
   link.textContent = doc.name
 
   const meta = document.createElement('span')
@@ -73,7 +77,11 @@ const loadDocuments = async () => {
   if (loading) return
   loading = true
   try {
-    const response = await fetch('/api/docs', { headers: { Accept: 'application/json' }, cache: 'no-store' })
+    const headers = { Accept: 'application/json' }
+    if (token) headers.Authorization = `Bearer ${token}`
+    const response = await fetch('/api/docs', { headers, cache: 'no-store' })
+    if (response.status === 401) throw new Error('this server needs an access token — open the link you were given, which ends in ?token=…')
+    if (response.status === 403) throw new Error('your access token does not cover any document list')
     if (!response.ok) throw new Error(`the server answered ${response.status}`)
     const body = await response.json()
     /** @type {DocumentInfo[]} */
@@ -114,7 +122,7 @@ form.addEventListener('submit', (event) => {
     input.focus()
     return
   }
-  window.location.assign(documentPath(name))
+  window.location.assign(withToken(documentPath(name)))
 })
 input.addEventListener('input', () => {
   // clear a shown error as soon as the name becomes valid
