@@ -14,7 +14,7 @@ from pycrdt import merge_updates
 from .exports import text_of
 from .room import Room
 from .rooms import Rooms
-from .store import Store, VersionInfo
+from .store import Store, VersionInfo, compact_updates
 from .versioning import versions_to_drop
 
 log = logging.getLogger("tandem.documents")
@@ -52,7 +52,12 @@ class Documents:
         updates = await self.store.load(name)
         if not updates:
             return None
-        return updates[0] if len(updates) == 1 else merge_updates(*updates)
+        if len(updates) == 1:
+            return updates[0]
+        # A Doc's encoding (plus anything it could not integrate yet) — merge_updates is
+        # quadratic in the number of updates.
+        parts = compact_updates(updates)
+        return parts[0] if len(parts) == 1 else merge_updates(*parts)
 
     async def state(self, name: str, version: int | None = None) -> bytes:
         """The live state, or a saved version's; raises NotFound."""

@@ -71,8 +71,10 @@ class Room:
 
     def load(self, updates: list[bytes]) -> None:
         """Apply the stored updates; raises if any cannot be applied (the room is then unusable)."""
-        for update in updates:
-            self.doc.apply_update(update)
+        # One transaction: a long log loads in linear time.
+        with self.doc.transaction():
+            for update in updates:
+                self.doc.apply_update(update)
 
     @property
     def text(self) -> str:

@@ -6,8 +6,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from pycrdt import merge_updates
-
 from .contract import CloseCode
 from .room import Room, RoomLimits
 from .store import Store
@@ -81,11 +79,7 @@ class Rooms:
     async def _load(self, name: str) -> Room:
         room = Room(name, self.store, self.limits)
         try:
-            updates = await self.store.load(name)
-            # One merged apply is much faster than thousands of small ones for a long log.
-            if len(updates) > 1:
-                updates = [merge_updates(*updates)]
-            room.load(updates)
+            room.load(await self.store.load(name))
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # pycrdt panics are BaseExceptions
