@@ -49,5 +49,23 @@ test: setup chromium lint
 	cd client_web && npm test --silent
 	$(PY) -m pytest -ra
 
+# --- benchmark (never part of `make test`) ---------------------------------------------------
+BENCH_VENV := bench/.venv-peers
+
+$(BENCH_VENV)/.installed: bench/requirements-peers.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements-peers.txt
+	touch $@
+
+bench/node/node_modules/.installed: bench/node/package.json bench/node/package-lock.json
+	cd bench/node && npm ci --omit=optional --no-audit --no-fund --loglevel=error
+	touch $@
+
+# ~12-15 min: Tandem vs pycrdt-websocket, y-websocket 1.5.4 and a bare relay, interleaved.
+# BENCH_ARGS=--quick for a ~5 min run; results in bench/results/<timestamp>.json + latest.json.
+bench: $(VENV)/.installed $(BENCH_VENV)/.installed bench/node/node_modules/.installed
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 clean:
-	rm -rf $(VENV) tests/node/node_modules client_web/node_modules client_web/dist
+	rm -rf $(VENV) tests/node/node_modules client_web/node_modules client_web/dist \
+	  $(BENCH_VENV) bench/node/node_modules
