@@ -7,17 +7,21 @@ cache (bench/.cache, git-ignored) keeps a second run from spending ~20 s re-enco
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import struct
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from pycrdt import Doc, Text
+from pycrdt import Text
 
-TRACES = Path(os.environ.get("TANDEM_TRACES", "/work/shared/traces"))
+from server.store import load_doc
+from tests.traces import trace_updates
+
+# The team folder sits beside the repository (../shared), in CI as on a developer's machine.
+TRACES = Path(
+    os.environ.get("TANDEM_TRACES", Path(__file__).resolve().parents[2] / "shared" / "traces")
+)
 CACHE = Path(__file__).resolve().parent / ".cache"
 CONTENT = "content"
 
@@ -35,25 +39,8 @@ class EncodedTrace:
 
 
 def _encode(path: Path, limit: int | None) -> tuple[list[bytes], str, bytes]:
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        trace = json.load(fh)
-    txns = trace["txns"] if limit is None else trace["txns"][:limit]
-    doc = Doc()
-    text = doc.get(CONTENT, type=Text)
-    updates: list[bytes] = []
-    sub = doc.observe(lambda event: updates.append(event.update))
-    for txn in txns:
-        with doc.transaction():
-            for pos, delete, insert in txn["patches"]:
-                if delete:
-                    del text[pos : pos + delete]
-                if insert:
-                    text.insert(pos, insert)
-    doc.unobserve(sub)
-    result = str(text)
-    if limit is None or limit >= len(trace["txns"]):
-        assert result == trace["endContent"], f"{path.name}: replay diverged"
-    return updates, result, doc.get_update()
+    updates, text = trace_updates(path, limit)
+    return updates, text, load_doc(updates).get_update()
 
 
 def _write_blobs(path: Path, blobs: list[bytes]) -> None:
@@ -92,8 +79,4 @@ def load(name: str, limit: int | None = None) -> EncodedTrace:
 
 def text_of(updates: list[bytes]) -> str:
     """The content text after applying ``updates`` in order to a fresh document."""
-    doc = Doc()
-    with doc.transaction():
-        for update in updates:
-            doc.apply_update(update)
-    return str(doc.get(CONTENT, type=Text))
+    return str(load_doc(updates).get(CONTENT, type=Text))
