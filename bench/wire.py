@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import struct
 
+from server.protocol import read_var_uint, write_var_uint
+
 SYNC = 0
 AWARENESS = 1
 SAVED = 101  # Tandem's "saved" extension: varUint count
@@ -28,25 +30,8 @@ OP_PING = 0x9
 OP_PONG = 0xA
 
 
-def var_uint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def read_var_uint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = 0
-    shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
+# The server's own bounds-checked codec: the bench speaks exactly what the server reads.
+var_uint = write_var_uint
 
 
 def sync_message(step: int, payload: bytes) -> bytes:

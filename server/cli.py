@@ -24,7 +24,7 @@ from .auth import Role, mint
 from .config import Settings
 from .contract import KEEPALIVE_SECONDS
 from .documents import Conflict, Documents, NotFound
-from .exports import FORMATS, UnknownFormat, render
+from .exports import FORMATS, UnknownFormat
 from .names import BadDocumentName, check_document_name
 from .store import Store, StoreError
 
@@ -276,17 +276,8 @@ def export(name: str, db: Path, fmt: str, version: int | None, output: Path | No
     """Export a document (or one of its versions); to stdout without -o."""
 
     async def work(store: Store) -> bytes:
-        state = await Documents(store).state(name, version)
-        info = await store.document(name)
         try:
-            rendered = render(
-                fmt,
-                name=name,
-                state=state,
-                version=version,
-                updated_at=info.updated_at if info else None,
-                size_bytes=len(state),
-            )
+            rendered = await Documents(store).export(name, fmt, version)
         except UnknownFormat as exc:
             raise click.ClickException(str(exc)) from exc
         return rendered.body

@@ -11,7 +11,7 @@ import time
 
 from pycrdt import merge_updates
 
-from .exports import text_of
+from .exports import Rendered, render, text_of
 from .room import Room
 from .rooms import Rooms
 from .store import Store, VersionInfo, compact_updates
@@ -70,6 +70,19 @@ class Documents:
         if found is None:
             raise NotFound(f"document {name!r} has no version {version}")
         return found[1]
+
+    async def export(self, name: str, fmt: str, version: int | None = None) -> Rendered:
+        """The document (or a version) in an export format; raises NotFound, UnknownFormat."""
+        state = await self.state(name, version)
+        info = await self.store.document(name)
+        return render(
+            fmt,
+            name=name,
+            state=state,
+            version=version,
+            updated_at=info.updated_at if info else None,
+            size_bytes=len(state),
+        )
 
     async def text(self, name: str, version: int | None = None) -> str:
         return text_of(await self.state(name, version))

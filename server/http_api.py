@@ -15,7 +15,7 @@ from aiohttp import web
 from .appkeys import AUTH, DOCUMENTS, ROOMS, STORE
 from .auth import Forbidden, Grant, Role, Unauthorized
 from .documents import Conflict, NotFound
-from .exports import UnknownFormat, render
+from .exports import UnknownFormat
 from .names import BadDocumentName, check_document_name
 from .rooms import Rooms
 from .store import DocumentInfo
@@ -166,17 +166,7 @@ async def export_doc(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     fmt = request.query.get("format", "md")
     version = _version_param(request.query.get("version"))
-    documents = request.app[DOCUMENTS]
-    state = await documents.state(name, version)
-    info = await request.app[STORE].document(name)
-    rendered = render(
-        fmt,
-        name=name,
-        state=state,
-        version=version,
-        updated_at=info.updated_at if info else None,
-        size_bytes=len(state),
-    )
+    rendered = await request.app[DOCUMENTS].export(name, fmt, version)
     return web.Response(
         body=rendered.body,
         headers={
