@@ -128,7 +128,7 @@ class Room:
                 conn.told_read_only = True
                 conn.send(p.encode_permission_denied("read-only: edits are not applied"))
             return
-        metrics.UPDATES_IN.inc()
+        metrics.TRAFFIC.updates_in += 1
         empty = update == _EMPTY_UPDATE
         too_many_pending = False
         if not empty:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.abc import AbstractStreamWriter
 
 from . import metrics
 from .appkeys import AUTH, CONNECTIONS, ROOMS, SETTINGS
@@ -61,7 +63,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     if refusal is None and not counter.try_open(address):
         refusal = (CloseCode.policyViolation, "too many connections from this address")
     try:
-        await ws.prepare(request)
+        stream = await ws.prepare(request)
     except ConnectionError as exc:  # the client left during the handshake
         log.info("%s left during the handshake: %s", address, exc)
         if refusal is None:
@@ -74,15 +76,69 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     metrics.CONNECTIONS.inc()
     try:
         assert grant is not None
-        await _serve(request, ws, name, read_only=grant.role < Role.write)
+        await _serve(request, ws, stream, name, read_only=grant.role < Role.write)
     finally:
         counter.close(address)
         metrics.CONNECTIONS.dec()
     return ws
 
 
+def _binary_frame_header(length: int) -> bytes:
+    """RFC 6455 header of one final, unmasked (server-to-client) binary frame."""
+    if length < 126:
+        return bytes((0x82, length))
+    if length < 65536:
+        return struct.pack("!BBH", 0x82, 126, length)
+    return struct.pack("!BBQ", 0x82, 127, length)
+
+
+class FrameWriter:
+    """The connection's :class:`FrameSink`: binary messages as WebSocket frames, many per
+    transport write.
+
+    aiohttp's ``send_bytes`` costs one ``transport.write`` (one ``send`` syscall) and one
+    await per frame; a reader of a busy room gets dozens of frames per event-loop turn, and
+    those writes were the largest share of the server's CPU under load. Flow control is the
+    transport's: ``blocked`` once its buffer passes the high-water mark, and aiohttp's
+    ``drain`` waits until it is back under the low-water mark.
+    """
+
+    def __init__(self, request: web.Request, stream: AbstractStreamWriter) -> None:
+        self._request = request
+        self._stream = stream
+
+    def _transport(self) -> asyncio.Transport:
+        transport = self._request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
+        return transport
+
+    def write(self, messages: list[bytes]) -> None:
+        parts: list[bytes] = []
+        for message in messages:
+            parts.append(_binary_frame_header(len(message)))
+            parts.append(message)
+        self._transport().writelines(parts)
+
+    def blocked(self) -> bool:
+        transport = self._transport()
+        return transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
+
+    async def drain(self) -> None:
+        await self._stream.drain()
+        # aiohttp pauses on the same mark; should the two ever disagree, poll rather than
+        # let the sender spin on a full buffer without yielding.
+        while self.blocked():
+            await asyncio.sleep(0.05)
+
+
 async def _serve(
-    request: web.Request, ws: web.WebSocketResponse, name: str, *, read_only: bool
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    stream: AbstractStreamWriter,
+    name: str,
+    *,
+    read_only: bool,
 ) -> None:
     settings = request.app[SETTINGS]
     rooms = request.app[ROOMS]
@@ -97,7 +153,7 @@ async def _serve(
 
     conn = Connection(
         name,
-        ws.send_bytes,
+        FrameWriter(request, stream),
         close_socket,
         wants_ack=request.query.get(ACK_QUERY_PARAM) == "1",
         read_only=read_only,
@@ -137,6 +193,7 @@ async def _receive_loop(
     ws: web.WebSocketResponse, conn: Connection, room: Room, settings: Settings
 ) -> None:
     bucket = TokenBucket(settings.message_rate, settings.message_burst)
+    traffic = metrics.TRAFFIC
     first = True
     while True:
         try:
@@ -149,8 +206,8 @@ async def _receive_loop(
         if conn.closed:
             return
         if msg.type is WSMsgType.BINARY:
-            metrics.MESSAGES_IN.inc()
-            metrics.BYTES_IN.inc(len(msg.data))
+            traffic.messages_in += 1
+            traffic.bytes_in += len(msg.data)
             if not bucket.take():
                 log.warning("%r exceeded %s messages/s; closing", conn, settings.message_rate)
                 conn.close(CloseCode.policyViolation, "message rate limit exceeded")
