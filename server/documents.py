@@ -48,7 +48,7 @@ class Documents:
         """The current full state (None if the document does not exist)."""
         room = self.rooms.get(name) if self.rooms else None
         if room is not None:
-            return room.doc.get_update()
+            return room.full_state()
         updates = await self.store.load(name)
         if not updates:
             return None

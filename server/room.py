@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import TypeVar
 
-from pycrdt import Doc, Text, get_update
+from pycrdt import Doc, Text, get_state, get_update
 
 from . import metrics
 from . import protocol as p
@@ -27,6 +27,8 @@ log = logging.getLogger("tandem.room")
 
 # Updates that carry nothing: y-protocols' empty V1 update (no structs, empty delete set).
 _EMPTY_UPDATE = b"\x00\x00"
+# A state vector with no clients: the joiner has nothing yet.
+_EMPTY_STATE_VECTOR = b"\x00"
 
 # pycrdt (Rust) panics surface as pyo3's PanicException, a BaseException: catch those too,
 # but never swallow the interpreter's own control-flow exceptions.
@@ -58,7 +60,12 @@ class Room:
         self.limits = limits or RoomLimits()
         # State vectors of received updates still waiting for missing dependencies.
         self._pending: list[bytes] = []
-        self.doc: Doc = Doc()
+        self._doc: Doc = Doc()
+        # A compacted document (one stored row) is kept as bytes until something needs the
+        # Doc: a joiner with an empty state vector gets those bytes as they are, so a cold
+        # join costs a decode of the state vector instead of integrating the whole document.
+        self._snapshot: bytes | None = None
+        self._snapshot_state = b""
         self.peers: set[Connection] = set()
         self.awareness: dict[int, p.AwarenessEntry] = {}
         self.unload_task: asyncio.Task[None] | None = None
@@ -70,11 +77,31 @@ class Room:
     # --- loading ---------------------------------------------------------------------------
 
     def load(self, updates: list[bytes]) -> None:
-        """Apply the stored updates; raises if any cannot be applied (the room is then unusable)."""
+        """Take the stored updates; raises if they cannot be read (the room is then unusable)."""
+        if len(updates) == 1:
+            # Decoding the state vector reads every struct: a corrupt row fails here, at load.
+            self._snapshot_state = get_state(updates[0])
+            self._snapshot = updates[0]
+            return
         # One transaction: a long log loads in linear time.
-        with self.doc.transaction():
+        with self._doc.transaction():
             for update in updates:
-                self.doc.apply_update(update)
+                self._doc.apply_update(update)
+
+    @property
+    def doc(self) -> Doc:
+        """The document, integrated from the stored snapshot on first use."""
+        if self._snapshot is not None:
+            snapshot, self._snapshot = self._snapshot, None
+            self._doc.apply_update(snapshot)
+        return self._doc
+
+    def state_vector(self) -> bytes:
+        return self._snapshot_state if self._snapshot is not None else self._doc.get_state()
+
+    def full_state(self) -> bytes:
+        """The whole document as one update."""
+        return self._snapshot if self._snapshot is not None else self._doc.get_update()
 
     @property
     def text(self) -> str:
@@ -85,7 +112,7 @@ class Room:
     def join(self, conn: Connection) -> None:
         """Greet a new peer: our state vector (so it sends what we lack) and who is here."""
         self.peers.add(conn)
-        conn.send(p.encode_sync_step1(self.doc.get_state()))
+        conn.send(p.encode_sync_step1(self.state_vector()))
         if self.awareness:
             conn.send(p.encode_awareness(p.encode_awareness_update(list(self.awareness.values()))))
 
@@ -108,6 +135,9 @@ class Room:
         message = p.decode_message(frame)
         match message:
             case p.SyncStep1(state_vector):
+                if self._snapshot is not None and state_vector == _EMPTY_STATE_VECTOR:
+                    conn.send(p.encode_sync_step2(self._snapshot))
+                    return
                 diff = _crdt_call("bad state vector", lambda: self.doc.get_update(state_vector))
                 conn.send(p.encode_sync_step2(diff))
             case p.SyncStep2(update) | p.SyncUpdate(update):

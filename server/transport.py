@@ -126,9 +126,9 @@ class FrameWriter:
 
     async def drain(self) -> None:
         await self._stream.drain()
-        # aiohttp pauses on the same mark; should the two ever disagree, poll rather than
-        # let the sender spin on a full buffer without yielding.
-        while self.blocked():
+        # aiohttp pauses on the same mark; should the two ever disagree, wait a little
+        # rather than let the sender spin on a full buffer without yielding.
+        if self.blocked():
             await asyncio.sleep(0.05)
 
 

@@ -13,6 +13,7 @@ import pytest
 from pycrdt import Doc, Text
 from yarl import URL
 
+from bench.yclient import YClient
 from server import protocol as p
 from server.contract import CloseCode
 
@@ -233,6 +234,47 @@ async def test_sigterm_closes_clients_with_1001_flushes_and_exits_0(
     doc.apply_update(reply.update)  # type: ignore[attr-defined]
     assert str(doc.get("content", type=Text)) == "kept"
     await again.close()
+
+
+async def test_a_cold_room_greets_with_its_state_and_takes_edits_on_the_whole_document(
+    server_factory: type[ServerProcess], http: aiohttp.ClientSession
+) -> None:
+    """After a restart a compacted document is served from its stored bytes until something
+    needs the Doc: the greeting must still carry the real state vector, a returning client
+    must get only what it lacks, and an edit must land on the whole document."""
+    srv = server_factory().start()
+    writer = await YClient(http, srv.ws_url, "cold").connect()
+    for i in range(30):
+        await writer.append(f"line {i}\n")
+    await writer.wait_acked()
+    expected_text = writer.content()
+    expected_state = writer.doc.get_state()
+    await writer.close()
+    srv.stop()  # SIGTERM compacts the log to one row
+    srv.start()
+
+    ws = await http.ws_connect(f"{srv.ws_url}/cold")
+    greeting = await next_message(ws)
+    assert greeting == p.SyncStep1(expected_state)
+    await ws.close()
+    srv.stop()
+    srv.start()
+    # A returning client (it holds the document) gets an empty diff, then edits.
+    returning = YClient(http, srv.ws_url, "cold")
+    returning.doc.apply_update(writer.doc.get_update())
+    await returning.connect()
+    assert returning.content() == expected_text
+    srv.stop()
+    srv.start()
+    # A new client gets the whole document in one step 2, then appends to it.
+    joiner = await YClient(http, srv.ws_url, "cold").connect()
+    assert joiner.content() == expected_text
+    await joiner.append("after the cold join\n")
+    await joiner.wait_acked()
+    async with http.get(f"{srv.url}/api/docs/cold/export?format=txt") as resp:
+        assert await resp.text() == expected_text + "after the cold join\n"
+    await joiner.close()
+    await returning.close()
 
 
 async def test_empty_rooms_are_unloaded_after_the_grace_period(
