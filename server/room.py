@@ -76,11 +76,14 @@ class Room:
 
     # --- loading ---------------------------------------------------------------------------
 
-    def load(self, updates: list[bytes]) -> None:
-        """Take the stored updates; raises if they cannot be read (the room is then unusable)."""
+    def load(self, updates: list[bytes], snapshot_state: bytes | None = None) -> None:
+        """Take the stored updates; raises if they cannot be read (the room is then unusable).
+
+        ``snapshot_state``: the state vector of a log that is one compacted snapshot, as the
+        store recorded it; without it the snapshot is decoded to find it.
+        """
         if len(updates) == 1:
-            # Decoding the state vector reads every struct: a corrupt row fails here, at load.
-            self._snapshot_state = get_state(updates[0])
+            self._snapshot_state = snapshot_state or get_state(updates[0])
             self._snapshot = updates[0]
             return
         # One transaction: a long log loads in linear time.
@@ -92,8 +95,17 @@ class Room:
     def doc(self) -> Doc:
         """The document, integrated from the stored snapshot on first use."""
         if self._snapshot is not None:
-            snapshot, self._snapshot = self._snapshot, None
-            self._doc.apply_update(snapshot)
+            snapshot = self._snapshot
+            try:
+                self._doc.apply_update(snapshot)
+            except _CONTROL_FLOW:
+                raise
+            except BaseException as exc:  # a damaged row: the client is not to blame
+                log.error("cannot integrate the stored snapshot of %r: %s", self.name, exc)
+                raise p.ProtocolError(
+                    "document could not be loaded", CloseCode.serverError
+                ) from exc
+            self._snapshot = None
         return self._doc
 
     def state_vector(self) -> bytes:
@@ -138,7 +150,8 @@ class Room:
                 if self._snapshot is not None and state_vector == _EMPTY_STATE_VECTOR:
                     conn.send(p.encode_sync_step2(self._snapshot))
                     return
-                diff = _crdt_call("bad state vector", lambda: self.doc.get_update(state_vector))
+                doc = self.doc
+                diff = _crdt_call("bad state vector", lambda: doc.get_update(state_vector))
                 conn.send(p.encode_sync_step2(diff))
             case p.SyncStep2(update) | p.SyncUpdate(update):
                 self._apply(conn, update)
@@ -162,7 +175,8 @@ class Room:
         empty = update == _EMPTY_UPDATE
         too_many_pending = False
         if not empty:
-            _crdt_call("undecodable update", lambda: self.doc.apply_update(update))
+            doc = self.doc
+            _crdt_call("undecodable update", lambda: doc.apply_update(update))
             too_many_pending = self._track_pending(update)
         conn.updates_received += 1
         seq = conn.updates_received

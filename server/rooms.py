@@ -79,7 +79,8 @@ class Rooms:
     async def _load(self, name: str) -> Room:
         room = Room(name, self.store, self.limits)
         try:
-            room.load(await self.store.load(name))
+            stored = await self.store.load_document(name)
+            room.load(stored.updates, stored.snapshot_state)
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # pycrdt panics are BaseExceptions

@@ -136,6 +136,78 @@ async def test_compaction_keeps_updates_still_waiting_for_their_dependencies(
         await store.close()
 
 
+def pages(db: Path) -> tuple[int, int, int]:
+    """(auto_vacuum mode, pages in the file, pages on the free list), read-only."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return tuple(  # type: ignore[return-value]
+            conn.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("auto_vacuum", "page_count", "freelist_count")
+        )
+
+
+async def test_compaction_gives_the_freed_pages_back_to_the_file_system(
+    tmp_path: Path,
+) -> None:
+    updates, text = trace_updates()
+    db = tmp_path / "t.db"
+    store = await Store.open(db, compact_updates=10**9, compact_bytes=10**12)
+    try:
+        for update in updates:
+            store.append("svelte", update)
+        await store.flush()
+        mode, before, _ = pages(db)
+        assert mode == 2  # incremental
+        assert await store.compact("svelte")
+        _, after, free = pages(db)
+        # The log of 18k rows is gone and so are its pages, not just onto the free list.
+        assert free * 4 < after
+        assert after * 4 < before
+        assert str(doc_from(await store.load("svelte")).get("content", type=Text)) == text
+    finally:
+        await store.close()
+
+
+async def test_a_file_made_without_auto_vacuum_is_switched_at_open(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE unrelated (x)")
+    assert pages(db)[0] == 0
+    store = await Store.open(db)
+    await store.close()
+    assert pages(db)[0] == 2
+
+
+async def test_a_compacted_log_loads_with_the_state_vector_of_its_snapshot(
+    tmp_path: Path,
+) -> None:
+    source = Doc()
+    text = source.get("content", type=Text)
+    produced: list[bytes] = []
+    source.observe(lambda event: produced.append(event.update))
+    for i in range(10):
+        text += f"line {i}\n"
+    store = await Store.open(tmp_path / "t.db")
+    try:
+        for update in produced:
+            store.append("doc", update)
+        await store.flush()
+        assert (await store.load_document("doc")).snapshot_state is None  # a log, not a snapshot
+        assert await store.compact("doc")
+        stored = await store.load_document("doc")
+        assert len(stored.updates) == 1
+        assert stored.snapshot_state == source.get_state()
+        # Any append makes the recorded state vector stale: it is not returned any more.
+        text += "more"
+        store.append("doc", produced[-1])
+        await store.flush()
+        stored = await store.load_document("doc")
+        assert len(stored.updates) == 2 and stored.snapshot_state is None
+        assert str(doc_from(stored.updates).get("content", type=Text)) == str(text)
+        assert (await store.load_document("missing")).updates == []
+    finally:
+        await store.close()
+
+
 async def test_migration_from_schema_version_1_backfills_the_document_list(
     tmp_path: Path,
 ) -> None:
@@ -163,6 +235,38 @@ async def test_migration_from_schema_version_1_backfills_the_document_list(
         store.append("legacy", b"\x00\x00")
         await store.flush()
         assert await store.log_length("legacy") == 1
+    finally:
+        await store.close()
+
+
+async def test_versions_are_stored_compressed_and_old_uncompressed_ones_still_read(
+    tmp_path: Path,
+) -> None:
+    updates, text = trace_updates()
+    state = doc_from(updates).get_update()
+    db = tmp_path / "t.db"
+    old = await Store.open(db, schema_version=3)
+    await old.close()
+    with sqlite3.connect(db) as conn:  # a version saved by a schema-3 server
+        conn.execute(
+            "INSERT INTO versions (doc, created_at, label, auto, data) VALUES (?, ?, ?, ?, ?)",
+            ("svelte", 1000.0, "old", 0, state),
+        )
+    store = await Store.open(db)
+    try:
+        new_id = await store.save_version("svelte", state, "new")
+        with sqlite3.connect(db) as conn:
+            stored = conn.execute("SELECT LENGTH(data) FROM versions WHERE id = ?", (new_id,))
+            assert stored.fetchone()[0] * 2 < len(state)
+        versions = await store.list_versions("svelte")
+        assert [(v.label, v.size_bytes) for v in versions] == [
+            ("new", len(state)),
+            ("old", len(state)),
+        ]
+        for v in versions:
+            found = await store.version("svelte", v.id)
+            assert found is not None and found[1] == state
+        assert str(doc_from([state]).get("content", type=Text)) == text
     finally:
         await store.close()
 
