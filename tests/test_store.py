@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pycrdt import Doc, Text
 
-from server.store import SCHEMA_VERSION, Store, StoreError
+from server.store import MAX_BATCH_APPENDS, SCHEMA_VERSION, Store, StoreError
 
 from .traces import load_trace, trace_updates
 
@@ -64,6 +64,26 @@ async def test_appends_queued_together_share_one_commit(tmp_path: Path) -> None:
         await store.flush()
         assert store.health.batches - before == 1
         assert len(await store.load("doc")) == 100
+    finally:
+        await store.close()
+
+
+async def test_a_long_queue_commits_in_bounded_batches_with_acks_in_order(
+    tmp_path: Path,
+) -> None:
+    """A client replaying a long log must not make one giant transaction (the WAL would hold
+    all of it, and no ack would go out before the very end)."""
+    store = await Store.open(tmp_path / "t.db", compact_updates=10**9, compact_bytes=10**12)
+    acked: list[int] = []
+    total = MAX_BATCH_APPENDS * 2 + 10
+    try:
+        before = store.health.batches
+        for i in range(total):
+            store.append("doc", i.to_bytes(4, "big"), lambda i=i: acked.append(i))
+        await store.flush()
+        assert store.health.batches - before == 3
+        assert acked == list(range(total))
+        assert len(await store.load("doc")) == total
     finally:
         await store.close()
 
@@ -204,6 +224,15 @@ async def test_a_compacted_log_loads_with_the_state_vector_of_its_snapshot(
         assert len(stored.updates) == 2 and stored.snapshot_state is None
         assert str(doc_from(stored.updates).get("content", type=Text)) == str(text)
         assert (await store.load_document("missing")).updates == []
+        # A document of one row is compacted at shutdown only to record its state vector.
+        store.append("single", produced[0])
+        await store.flush()
+        assert (await store.load_document("single")).snapshot_state is None
+        assert await store.compact_all() >= 1
+        single = await store.load_document("single")
+        assert single.snapshot_state == doc_from([produced[0]]).get_state()
+        assert len(single.updates) == 1
+        assert not await store.compact("single")  # nothing left to do
     finally:
         await store.close()
 
