@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pycrdt import Text
 
-from server.store import load_doc
+from server.integrate import load_doc
 from tests.traces import trace_updates
 
 # The team folder sits beside the repository (../shared), in CI as on a developer's machine.

@@ -21,6 +21,7 @@ from . import metrics
 from . import protocol as p
 from .connection import Connection
 from .contract import CONTENT_TEXT, CloseCode
+from .integrate import apply_updates
 from .store import Store
 
 log = logging.getLogger("tandem.room")
@@ -86,10 +87,7 @@ class Room:
             self._snapshot_state = snapshot_state or get_state(updates[0])
             self._snapshot = updates[0]
             return
-        # One transaction: a long log loads in linear time.
-        with self._doc.transaction():
-            for update in updates:
-                self._doc.apply_update(update)
+        apply_updates(self._doc, updates)
 
     @property
     def doc(self) -> Doc:

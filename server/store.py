@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from pycrdt import Doc, get_update
+from pycrdt import get_update
 
 from . import metrics
 from .config import Synchronous
+from .integrate import load_doc
 
 log = logging.getLogger("tandem.store")
 
@@ -640,7 +641,7 @@ class Store:
 def compact_updates(updates: list[bytes]) -> list[bytes]:
     """The smallest updates that hold everything ``updates`` hold.
 
-    The rows are integrated into a Doc one by one in one transaction (linear; pycrdt's
+    The rows are integrated into a Doc (see :mod:`server.integrate`; pycrdt's
     ``merge_updates`` grows quadratically with the number of updates and keeps every deleted
     item) and encoded again. Rows the Doc could not integrate yet (missing dependencies) are
     kept beside the snapshot, unchanged.
@@ -654,15 +655,6 @@ def compact_updates_with_state(updates: list[bytes]) -> tuple[list[bytes], bytes
     state = doc.get_state()
     waiting = [u for u in updates if get_update(u, state)[0] != 0]
     return [doc.get_update(), *waiting], state
-
-
-def load_doc(updates: list[bytes]) -> Doc:
-    """A Doc holding ``updates``, applied one by one in one transaction."""
-    doc: Doc = Doc()
-    with doc.transaction():
-        for update in updates:
-            doc.apply_update(update)
-    return doc
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
