@@ -80,6 +80,8 @@ _AUTO_VACUUM_INCREMENTAL = 2
 # Reads map the file instead of a read() per page: a cold load of a large snapshot reads
 # hundreds of overflow pages.
 READ_MMAP_BYTES = 256 * 1024 * 1024
+# Documents whose tail counters are kept in memory (cleared and re-read beyond that).
+_TAILS_CACHED = 10_000
 # Bounds of one group commit.
 MAX_BATCH_APPENDS = 2000
 MAX_BATCH_BYTES = 4 * 1024 * 1024
@@ -174,6 +176,8 @@ class Store:
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        # Per document as committed: [tail_count, tail_bytes, size_bytes] (compaction's input).
+        self._tails: dict[str, list[int]] = {}
         # Set by a compaction: see whether the pages it freed are worth giving back.
         self._vacuum_due = False
         self.health = _Health()
@@ -385,6 +389,12 @@ class Store:
         except BaseException:
             await _rollback(conn)
             raise
+        for doc, (count, size) in per_doc.items():
+            tail = self._tails.get(doc)
+            if tail is not None:
+                tail[0] += count
+                tail[1] += size
+                tail[2] += size
         elapsed = time.perf_counter() - started
         self.health.last_commit_ms = elapsed * 1000
         metrics.COMMIT_SECONDS.observe(elapsed)
@@ -419,11 +429,20 @@ class Store:
     # --- compaction ----------------------------------------------------------------------
 
     async def _maybe_compact(self, doc: str) -> None:
-        async with self._conn.execute(
-            "SELECT tail_count, tail_bytes, size_bytes FROM documents WHERE name = ?", (doc,)
-        ) as cur:
-            row = await cur.fetchone()
-        if row is not None and self.should_compact(*row):
+        tail = self._tails.get(doc)
+        if tail is None:
+            # Read once per document; then kept up to date by each commit (a SELECT per
+            # touched document per commit was most of the writer's CPU with many rooms).
+            if len(self._tails) >= _TAILS_CACHED:
+                self._tails.clear()
+            async with self._conn.execute(
+                "SELECT tail_count, tail_bytes, size_bytes FROM documents WHERE name = ?", (doc,)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return
+            tail = self._tails[doc] = [int(row[0]), int(row[1]), int(row[2])]
+        if self.should_compact(*tail):
             done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             await self._run_op(_Job(None, None, None, done, self._compact_op(doc)))
             if done.exception() is not None:
@@ -448,6 +467,8 @@ class Store:
 
     def _compact_op(self, doc: str) -> WriteOp:
         async def op(conn: aiosqlite.Connection) -> bool:
+            # Re-read from the table after this transaction, whatever its outcome.
+            size = self._tails.pop(doc, [0, 0, 0])[2]
             async with conn.execute(
                 "SELECT id, data FROM updates WHERE doc = ? ORDER BY id", (doc,)
             ) as cur:
@@ -468,6 +489,8 @@ class Store:
                 snapshot, state = compact_updates_with_state([data for _, data in rows])
             except Exception as exc:  # a row pycrdt cannot merge: keep the log as it is
                 log.error("compaction of %r skipped, log kept as it is: %s", doc, exc)
+                # Not again after every commit: only once another tail's worth has come in.
+                self._tails[doc] = [0, 0, size]
                 return False
             # Insert first, then delete: a reader never sees the document without its rows.
             now = time.time()
@@ -570,6 +593,7 @@ class Store:
         """Remove a document, its log and its versions. Returns whether it existed."""
 
         async def op(conn: aiosqlite.Connection) -> bool:
+            self._tails.pop(doc, None)
             cur = await conn.execute("DELETE FROM documents WHERE name = ?", (doc,))
             existed = cur.rowcount > 0
             await conn.execute("DELETE FROM updates WHERE doc = ?", (doc,))

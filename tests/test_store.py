@@ -88,6 +88,25 @@ async def test_a_long_queue_commits_in_bounded_batches_with_acks_in_order(
         await store.close()
 
 
+async def test_a_log_that_cannot_be_compacted_is_not_retried_after_every_commit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await Store.open(tmp_path / "t.db", compact_updates=100)
+    try:
+        for i in range(150):
+            store.append("poisoned", b"\x01\x02garbage" + bytes([i]))
+        await store.flush()
+        skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
+        assert len(skipped) == 1
+        for _ in range(20):  # twenty more commits, far from another threshold's worth
+            store.append("poisoned", b"\x01\x02garbage")
+            await store.flush()
+        assert len([r for r in caplog.records if "skipped" in r.getMessage()]) == 1
+        assert await store.log_length("poisoned") == 170  # nothing dropped
+    finally:
+        await store.close()
+
+
 async def test_compaction_of_a_real_trace_keeps_the_document_identical(tmp_path: Path) -> None:
     updates, text = trace_updates()
     assert text == load_trace()["endContent"]
