@@ -103,7 +103,7 @@ class Connection:
 
     def send(self, frame: bytes) -> None:
         """Queue one frame; never blocks. Overflowing the outbox closes the connection."""
-        if self._closing():
+        if self._close_request is not None or self._broken or self.closed:
             return
         if self._outbox and self._outbox_bytes + len(frame) > self._outbox_limit:
             log.warning(
@@ -113,8 +113,9 @@ class Connection:
             return
         self._outbox.append(frame)
         self._outbox_bytes += len(frame)
-        self.last_sent = time.monotonic()
-        self._schedule_flush()
+        if not self._flush_scheduled and not self._blocked:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
 
     def acknowledge(self, count: int) -> None:
         """``count`` update-bearing messages of this connection are committed.
@@ -163,6 +164,7 @@ class Connection:
             self._outbox_bytes += len(frame)
         if self._blocked:
             return
+        self.last_sent = time.monotonic()
         try:
             while self._outbox:
                 self._sink.write(self._take_batch())
