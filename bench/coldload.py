@@ -69,7 +69,8 @@ def main() -> None:
         folded = OUT / "w3-uncompacted.folded"
         cmd = [str(PY_SPY), "record", "--rate", "100", "--format", "raw", "-o", str(folded)]
         cmd += ["--", sys.executable, "-m", "bench.coldload", "--db", str(db)]
-        figures = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        figures = next((line for line in out.splitlines() if line.startswith("{")), out.strip())
         text = summarise(folded)
         summary = f"figures under the profiler: {figures}\n\n{text}\n"
         (OUT / "w3-uncompacted.txt").write_text(summary)
