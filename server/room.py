@@ -59,12 +59,12 @@ class Room:
         self.name = name
         self.store = store
         self.limits = limits or RoomLimits()
-        # State vectors of received updates still waiting for missing dependencies.
+        # Received updates still waiting for missing dependencies.
         self._pending: list[bytes] = []
         self._doc: Doc = Doc()
         # A compacted document (one stored row) is kept as bytes until something needs the
         # Doc: a joiner with an empty state vector gets those bytes as they are, so a cold
-        # join costs a decode of the state vector instead of integrating the whole document.
+        # join costs reading one row instead of integrating the whole document.
         self._snapshot: bytes | None = None
         self._snapshot_state = b""
         self.peers: set[Connection] = set()
