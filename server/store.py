@@ -606,13 +606,7 @@ class Store:
 
     async def load(self, doc: str) -> list[bytes]:
         """Every stored update of ``doc`` (snapshot first), as committed."""
-        try:
-            async with self._reader.execute(
-                "SELECT data FROM updates WHERE doc = ? ORDER BY id", (doc,)
-            ) as cur:
-                return [bytes(row[0]) for row in await cur.fetchall()]
-        except Exception as exc:
-            raise StoreError(f"cannot load {doc!r}: {exc}") from exc
+        return (await self.load_document(doc)).updates
 
     async def load_document(self, doc: str) -> StoredDocument:
         """Like :meth:`load`, with the snapshot's state vector when the log is only that."""
