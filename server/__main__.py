@@ -1,3 +1,5 @@
 from .cli import main
 
-main(prog_name="python -m server")
+# Guarded: worker processes started with "spawn" import this module under another name.
+if __name__ == "__main__":
+    main(prog_name="python -m server")

@@ -17,6 +17,7 @@ from .config import Settings
 from .documents import Documents
 from .http_api import add_api_routes
 from .limits import ConnectionCounter
+from .presence import PresenceLimits
 from .room import RoomLimits
 from .rooms import Rooms
 from .security import origin_check
@@ -59,7 +60,14 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     rooms = Rooms(
         store,
         settings.grace_period,
-        limits=RoomLimits(settings.max_awareness_bytes, settings.max_pending_updates),
+        limits=RoomLimits(
+            PresenceLimits(
+                max_ids=settings.max_awareness_ids,
+                max_bytes_per_connection=settings.max_awareness_bytes,
+                max_room_bytes=settings.max_room_awareness_bytes,
+            ),
+            settings.max_pending_updates,
+        ),
         max_rooms=settings.max_rooms,
     )
     documents = Documents(

@@ -161,7 +161,19 @@ def main(log_level: str) -> None:
     "max-awareness-bytes",
     default=_defaults.max_awareness_bytes,
     type=click.IntRange(16),
-    help="Largest awareness state of one client (1008 above it).",
+    help="Awareness states of one connection, together, in bytes (1008 above it).",
+)
+@option(
+    "max-awareness-ids",
+    default=_defaults.max_awareness_ids,
+    type=click.IntRange(1),
+    help="Awareness client ids one connection may introduce (1008 above it).",
+)
+@option(
+    "max-room-awareness-bytes",
+    default=_defaults.max_room_awareness_bytes,
+    type=click.IntRange(1024),
+    help="Awareness states of one document, together, in bytes (1008 to whoever passes it).",
 )
 @option(
     "max-rooms",

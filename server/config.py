@@ -38,7 +38,9 @@ class Settings:
     max_connections_per_ip: int = 64
     message_rate: float = 500.0  # messages per second, sustained, per connection
     message_burst: int = 10_000  # messages a connection may send at once
-    max_awareness_bytes: int = 64 * 1024  # one client's awareness state
+    max_awareness_bytes: int = 64 * 1024  # the awareness states of one connection, together
+    max_awareness_ids: int = 4  # awareness client ids one connection may introduce
+    max_room_awareness_bytes: int = 1024 * 1024  # the awareness states of one document
     max_rooms: int = 10_000  # documents loaded at once
     max_pending_updates: int = 1000  # updates waiting for missing dependencies, per room
     first_message_timeout: float = 30.0  # seconds a new connection may stay silent

@@ -7,11 +7,10 @@ in one step: the order peers see is the order the store writes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import TypeVar
 
@@ -22,12 +21,12 @@ from . import protocol as p
 from .connection import Connection
 from .contract import CONTENT_TEXT, CloseCode
 from .integrate import apply_updates
+from .presence import Presence, PresenceLimits
 from .store import Store
+from .updates import EMPTY_UPDATE, UpdateSummary, check_state_vector, check_update
 
 log = logging.getLogger("tandem.room")
 
-# Updates that carry nothing: y-protocols' empty V1 update (no structs, empty delete set).
-_EMPTY_UPDATE = b"\x00\x00"
 # A state vector with no clients: the joiner has nothing yet.
 _EMPTY_STATE_VECTOR = b"\x00"
 
@@ -50,8 +49,18 @@ def _crdt_call(what: str, fn: Callable[[], T]) -> T:
 
 @dataclass(frozen=True, slots=True)
 class RoomLimits:
-    max_awareness_bytes: int = 64 * 1024
+    presence: PresenceLimits = field(default_factory=PresenceLimits)
     max_pending_updates: int = 1000
+
+
+class DocumentDeleted(p.ProtocolError):
+    """A client holds items of a deleted incarnation of this document (4410, final)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this document was deleted; the copy this client holds is of the deleted one",
+            CloseCode.documentDeleted,
+        )
 
 
 class Room:
@@ -68,26 +77,45 @@ class Room:
         self._snapshot: bytes | None = None
         self._snapshot_state = b""
         self.peers: set[Connection] = set()
-        self.awareness: dict[int, p.AwarenessEntry] = {}
+        self.presence = Presence(self.limits.presence)
+        # The state vector of every deleted incarnation of this name: a client holding any of
+        # those items holds an old copy, which must never merge into this one.
+        self._tombstone: dict[int, int] = {}
         self.unload_task: asyncio.Task[None] | None = None
         # For automatic versions: when it last changed, and whether since the last version.
         self.last_edit_at = time.monotonic()
         self.last_version_at = time.monotonic()
         self.dirty = False
+        # Whether anything was written to the document since it was loaded: a room never
+        # written to is let go as soon as its last peer leaves.
+        self.written = False
 
     # --- loading ---------------------------------------------------------------------------
 
-    def load(self, updates: list[bytes], snapshot_state: bytes | None = None) -> None:
+    def load(
+        self,
+        updates: list[bytes],
+        snapshot_state: bytes | None = None,
+        tombstone: bytes | None = None,
+    ) -> None:
         """Take the stored updates; raises if they cannot be read (the room is then unusable).
 
         ``snapshot_state``: the state vector of a log that is one compacted snapshot, as the
-        store recorded it; without it the snapshot is decoded to find it.
+        store recorded it; without it the snapshot is decoded to find it. ``tombstone``: the
+        state vector of what was deleted under this name before.
         """
+        if tombstone:
+            self._tombstone = check_state_vector(tombstone)
         if len(updates) == 1:
             self._snapshot_state = snapshot_state or get_state(updates[0])
             self._snapshot = updates[0]
             return
         apply_updates(self._doc, updates)
+        if updates:
+            # Updates still waiting for their dependencies count against the cap from the
+            # start, so reloading a room cannot reset it.
+            known = self._doc.get_state()
+            self._pending = [u for u in updates if get_update(u, known)[0] != 0]
 
     @property
     def doc(self) -> Doc:
@@ -123,18 +151,12 @@ class Room:
         """Greet a new peer: our state vector (so it sends what we lack) and who is here."""
         self.peers.add(conn)
         conn.send(p.encode_sync_step1(self.state_vector()))
-        if self.awareness:
-            conn.send(p.encode_awareness(p.encode_awareness_update(list(self.awareness.values()))))
+        if self.presence:
+            conn.send(p.encode_awareness(p.encode_awareness_update(self.presence.entries())))
 
     def leave(self, conn: Connection) -> None:
         self.peers.discard(conn)
-        gone = []
-        for client_id in conn.awareness_ids:
-            entry = self.awareness.get(client_id)
-            if entry is not None:
-                del self.awareness[client_id]
-                gone.append(p.AwarenessEntry(client_id, entry.clock + 1, "null"))
-        conn.awareness_ids.clear()
+        gone = self.presence.leave(conn.id)
         if gone:
             self._broadcast(p.encode_awareness(p.encode_awareness_update(gone)), exclude=None)
 
@@ -145,6 +167,8 @@ class Room:
         message = p.decode_message(frame)
         match message:
             case p.SyncStep1(state_vector):
+                if self._tombstone and self._holds_deleted(check_state_vector(state_vector)):
+                    raise DocumentDeleted()
                 if self._snapshot is not None and state_vector == _EMPTY_STATE_VECTOR:
                     conn.send(p.encode_sync_step2(self._snapshot))
                     return
@@ -156,23 +180,36 @@ class Room:
             case p.AwarenessMessage(update):
                 self._awareness(conn, update, frame)
             case p.QueryAwareness():
-                if self.awareness:
-                    entries = list(self.awareness.values())
+                if self.presence:
+                    entries = self.presence.entries()
                     conn.send(p.encode_awareness(p.encode_awareness_update(entries)))
             case p.AuthMessageIn() | p.Saved():
                 # Server-to-client messages: a client has no business sending them.
                 raise p.ProtocolError(f"unexpected client message {type(message).__name__}")
 
     def _apply(self, conn: Connection, update: bytes) -> None:
+        # Nothing touches the document before the update passed the strict reading (1007).
+        summary = check_update(update)
+        if self._tombstone and self._touches_deleted(summary):
+            raise DocumentDeleted()
         if conn.read_only:
-            if not conn.told_read_only:
+            # Every y-websocket client answers our step 1 with a step 2, often empty or holding
+            # only what we have: that is no edit, and needs no "permission denied".
+            if not conn.told_read_only and self._adds_structs(summary):
                 conn.told_read_only = True
                 conn.send(p.encode_permission_denied("read-only: edits are not applied"))
             return
         metrics.TRAFFIC.updates_in += 1
-        empty = update == _EMPTY_UPDATE
+        empty = update == EMPTY_UPDATE
         too_many_pending = False
         if not empty:
+            if len(self._pending) >= self.limits.max_pending_updates and self._would_wait(summary):
+                # Refused before it touches anything: at the cap, an update that would wait
+                # too is neither applied, stored nor relayed.
+                raise p.ProtocolError(
+                    "too many updates waiting for missing dependencies",
+                    CloseCode.policyViolation,
+                )
             doc = self.doc
             # One transaction for the edit and the state vector read after it (a pycrdt
             # transaction per call is a measurable share of the per-edit cost).
@@ -191,6 +228,42 @@ class Room:
                 "too many updates waiting for missing dependencies", CloseCode.policyViolation
             )
 
+    # --- what an update holds, against what the document holds -----------------------------
+
+    def _known(self) -> dict[int, int]:
+        return check_state_vector(self.state_vector())
+
+    def _adds_structs(self, summary: UpdateSummary) -> bool:
+        """Whether the update holds structs the document does not have yet."""
+        if not summary.structs:
+            return False
+        known = self._known()
+        return any(end > known.get(client, 0) for client, _start, end in summary.structs)
+
+    def _would_wait(self, summary: UpdateSummary) -> bool:
+        """Whether the update would wait for missing dependencies (from its summary alone: a
+        gap before its structs, or a reference to something neither the document nor it has)."""
+        covered = self._known()
+        for client, start, end in summary.structs:
+            if start > covered.get(client, 0):
+                return True
+            covered[client] = max(covered.get(client, 0), end)
+        return any(clock >= covered.get(client, 0) for client, clock in summary.refs.items())
+
+    def _holds_deleted(self, state: dict[int, int]) -> bool:
+        """A client state vector with items of a deleted incarnation."""
+        tomb = self._tombstone
+        return any(clock > 0 and tomb.get(client, 0) > 0 for client, clock in state.items())
+
+    def _touches_deleted(self, summary: UpdateSummary) -> bool:
+        """An update with, deleting, or pointing into items of a deleted incarnation."""
+        tomb = self._tombstone
+        return (
+            any(start < tomb.get(client, 0) for client, start, _end in summary.structs)
+            or any(start < tomb.get(client, 0) for client, start, _end in summary.deletes)
+            or any(clock < tomb.get(client, 0) for client, clock in summary.refs.items())
+        )
+
     def _track_pending(self, update: bytes, known: bytes) -> bool:
         """Remember updates pycrdt could not integrate yet; too many and the sender goes.
 
@@ -207,13 +280,10 @@ class Room:
         self._pending.append(update)
         return len(self._pending) > self.limits.max_pending_updates
 
-    @property
-    def pending_updates(self) -> int:
-        return len(self._pending)
-
     def _edited(self) -> None:
         self.last_edit_at = time.monotonic()
         self.dirty = True
+        self.written = True
 
     def replace_text(self, new: str) -> bool:
         """Make ``content`` equal ``new`` by a forward edit every peer receives.
@@ -254,29 +324,12 @@ class Room:
 
     def _awareness(self, conn: Connection, update: bytes, frame: bytes) -> None:
         entries = p.decode_awareness_update(update)
-        for entry in entries:
-            if len(entry.state_json.encode()) > self.limits.max_awareness_bytes:
-                raise p.ProtocolError(
-                    f"awareness state over {self.limits.max_awareness_bytes} bytes",
-                    CloseCode.policyViolation,
-                )
-            # Every client JSON.parses what we relay: invalid JSON would break all of them.
-            try:
-                json.loads(entry.state_json)
-            except (ValueError, RecursionError) as exc:
-                raise p.ProtocolError(
-                    "awareness state is not valid JSON", CloseCode.invalidPayload
-                ) from exc
-        for entry in entries:
-            owner_ids = conn.awareness_ids
-            if entry.removed:
-                self.awareness.pop(entry.client_id, None)
-                owner_ids.discard(entry.client_id)
-            else:
-                self.awareness[entry.client_id] = entry
-                owner_ids.add(entry.client_id)
-        if entries:
-            self._broadcast(frame, exclude=conn)
+        accepted = self.presence.apply(conn.id, entries)
+        if not accepted:
+            return
+        if len(accepted) < len(entries):
+            frame = p.encode_awareness(p.encode_awareness_update(accepted))
+        self._broadcast(frame, exclude=conn)
 
     def _broadcast(self, frame: bytes, exclude: Connection | None) -> None:
         for peer in self.peers:
