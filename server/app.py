@@ -16,13 +16,22 @@ from .auth import Authorizer
 from .config import Settings
 from .documents import Documents
 from .http_api import add_api_routes
-from .limits import ConnectionCounter
+from .limits import ConnectionCounter, RateLimits
+from .pages import add_page_routes
 from .presence import PresenceLimits
 from .room import RoomLimits
 from .rooms import Rooms
-from .security import origin_check
+from .security import (
+    HOST_POLICY,
+    HostPolicy,
+    host_check,
+    origin_check,
+    request_timeout,
+    security_headers,
+)
 from .store import Store
 from .transport import close_all, keepalive_loop, websocket_handler
+from .workers import Workers
 
 log = logging.getLogger("tandem")
 
@@ -31,21 +40,24 @@ DEFAULT_CLIENT_DIR = Path(__file__).resolve().parent.parent / "client_web" / "di
 
 def create_app(settings: Settings) -> web.Application:
     # The body limit is for the HTTP API (imports); WebSocket frames have their own cap.
-    app = web.Application(client_max_size=settings.max_message_size, middlewares=[origin_check])
+    app = web.Application(
+        client_max_size=settings.max_message_size,
+        # The Host check first: a rebinding page gets nothing, not even an Origin verdict.
+        middlewares=[host_check, origin_check, request_timeout],
+    )
     app[SETTINGS] = settings
+    app[HOST_POLICY] = HostPolicy.for_server(
+        settings.host, settings.allowed_hosts, settings.public_url
+    )
     app[AUTH] = Authorizer(settings.auth_secret)
     app[CONNECTIONS] = ConnectionCounter(settings.max_connections_per_ip)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_say_goodbye)
+    app.on_response_prepare.append(security_headers)
     app.router.add_get("/ws/{name:.*}", websocket_handler)
     app.router.add_get("/metrics", metrics.metrics)
     add_api_routes(app)
-    try:
-        from .pages import add_page_routes
-    except ImportError:  # the web client's routes arrive with the editor
-        pass
-    else:
-        add_page_routes(app, settings.client_dir or DEFAULT_CLIENT_DIR)
+    add_page_routes(app, settings.client_dir or DEFAULT_CLIENT_DIR)
     return app
 
 
@@ -69,12 +81,19 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             settings.max_pending_updates,
         ),
         max_rooms=settings.max_rooms,
+        new_rooms=RateLimits(settings.new_room_rate, settings.new_room_burst),
     )
+    workers = Workers(
+        settings.workers, timeout=settings.work_timeout, max_bytes=settings.max_work_bytes
+    )
+    workers.start()
     documents = Documents(
         store,
         rooms,
+        workers=workers,
         version_quiet=settings.version_quiet,
         version_interval=settings.version_interval,
+        max_versions=settings.max_versions,
     )
     rooms.on_unload = documents.autosave
     app[STORE] = store
@@ -96,6 +115,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await rooms.close()
+        await asyncio.to_thread(workers.close)
         compacted = await store.compact_all()
         await store.close()
         log.info("store flushed and closed (%d documents compacted)", compacted)

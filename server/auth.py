@@ -15,6 +15,8 @@ import jwt
 
 ALGORITHM = "HS256"
 ALL_DOCUMENTS = "*"
+# RFC 7518: an HS256 key must be at least as long as the hash, 256 bits.
+MIN_SECRET_BYTES = 32
 
 
 class Role(IntEnum):
@@ -35,6 +37,8 @@ class Forbidden(PermissionError):
 class Grant:
     scope: str
     role: Role
+    # Unix time the token expires at (None: open mode, no token).
+    expires_at: float | None = None
 
     def covers(self, name: str) -> bool:
         if self.scope == ALL_DOCUMENTS:
@@ -45,6 +49,20 @@ class Grant:
 
 
 OPEN = Grant(ALL_DOCUMENTS, Role.admin)
+
+
+def check_secret(secret: str) -> str:
+    """A secret that HS256 can rely on; raises ValueError for an empty or short one (an empty
+    one must never mean open mode by accident)."""
+    size = len(secret.encode("utf-8"))
+    if size == 0:
+        raise ValueError("the auth secret is empty; leave it out for open mode")
+    if size < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"the auth secret is {size} bytes; HS256 needs at least {MIN_SECRET_BYTES} "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    return secret
 
 
 def check_scope(scope: str) -> str:
@@ -66,11 +84,7 @@ def mint(secret: str, scope: str, role: Role, ttl_seconds: float) -> str:
 
 class Authorizer:
     def __init__(self, secret: str | None) -> None:
-        self.secret = secret or None
-
-    @property
-    def enabled(self) -> bool:
-        return self.secret is not None
+        self.secret = None if secret is None else check_secret(secret)
 
     def grant(self, token: str | None) -> Grant:
         """The grant a token carries; raises Unauthorized."""
@@ -92,7 +106,7 @@ class Authorizer:
         scope, role = claims.get("doc"), claims.get("role")
         if not isinstance(scope, str) or not scope or role not in Role.__members__:
             raise Unauthorized("token lacks a document or a valid role")
-        return Grant(scope, Role[role])
+        return Grant(scope, Role[role], float(claims["exp"]))
 
     def authorize(self, token: str | None, name: str, needed: Role) -> Grant:
         """Raise Unauthorized or Forbidden unless ``token`` allows ``needed`` on ``name``."""

@@ -20,7 +20,7 @@ import click
 from aiohttp import web
 
 from .app import create_app
-from .auth import Role, mint
+from .auth import Role, check_secret, mint
 from .config import Settings
 from .contract import KEEPALIVE_SECONDS
 from .documents import Conflict, Documents, NotFound
@@ -140,6 +140,17 @@ def main(log_level: str) -> None:
     help="A browser origin allowed besides the server's own (repeatable).",
 )
 @option(
+    "allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    help="A Host name to answer to besides the defaults (repeatable); '*' for any.",
+)
+@option(
+    "public-url",
+    default=None,
+    help="The address people use (e.g. https://tandem.example.com): its host is served.",
+)
+@option(
     "max-connections-per-ip",
     default=_defaults.max_connections_per_ip,
     type=click.IntRange(1),
@@ -193,16 +204,75 @@ def main(log_level: str) -> None:
     type=click.FloatRange(0.1),
     help="Seconds a new connection may stay silent (1008 after it).",
 )
+@option(
+    "request-timeout",
+    default=_defaults.request_timeout,
+    type=click.FloatRange(1),
+    help="Seconds an HTTP request or WebSocket handshake may take to arrive (closed after).",
+)
+@option(
+    "new-room-rate",
+    default=_defaults.new_room_rate,
+    type=click.FloatRange(0.01),
+    help="Documents one address may load into memory per second (1013 above it)...",
+)
+@option(
+    "new-room-burst",
+    default=_defaults.new_room_burst,
+    type=click.IntRange(1),
+    help="...and at once.",
+)
+@option(
+    "max-versions",
+    default=_defaults.max_versions,
+    type=click.IntRange(1),
+    help="Named versions per document (409 above it).",
+)
+@option(
+    "workers",
+    default=_defaults.workers,
+    type=click.IntRange(1),
+    help="Processes for CPU-heavy requests (diffs, exports, restores).",
+)
+@option(
+    "work-timeout",
+    default=_defaults.work_timeout,
+    type=click.FloatRange(0.1),
+    help="Seconds a diff, export or restore may compute (503 after).",
+)
+@option(
+    "max-work-bytes",
+    default=_defaults.max_work_bytes,
+    type=click.IntRange(1024),
+    help="Largest state or text a diff, export or restore takes (413 above it).",
+)
 def serve(**options: Any) -> None:
     """Run the server until SIGTERM or SIGINT, then flush and exit 0."""
     options["allowed_origins"] = tuple(o.rstrip("/") for o in options["allowed_origins"])
+    options["allowed_hosts"] = tuple(options["allowed_hosts"])
+    if options["auth_secret"] is not None:
+        options["auth_secret"] = _secret(options["auth_secret"])
     settings = Settings(**options)
     asyncio.run(_serve(settings))
 
 
+def _secret(value: str) -> str:
+    try:
+        return check_secret(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--auth-secret") from exc
+
+
 async def _serve(settings: Settings) -> None:
     runner = web.AppRunner(
-        create_app(settings), handle_signals=False, shutdown_timeout=10, access_log=None
+        create_app(settings),
+        handle_signals=False,
+        shutdown_timeout=10,
+        access_log=None,
+        # A connection that has not sent a whole request by then (a half-open handshake,
+        # an idle keep-alive) is closed: otherwise idle sockets pile up until no file
+        # descriptor is left.
+        keepalive_timeout=settings.request_timeout,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -212,7 +282,21 @@ async def _serve(settings: Settings) -> None:
         shown = f"[{host}]" if ":" in host else host
         log.info("Tandem listening on http://%s:%d (db %s)", shown, port, settings.db)
     if settings.auth_secret is None:
-        log.info("open mode: no --auth-secret, everyone may read and write every document")
+        log.warning("open mode: no --auth-secret, everyone may read and write every document")
+    if (
+        not settings.allowed_hosts
+        and not settings.public_url
+        and settings.host
+        not in (
+            "127.0.0.1",
+            "localhost",
+            "::1",
+        )
+    ):
+        log.warning(
+            "listening beyond loopback: only IP addresses and this machine's names are served "
+            "as Host; add --public-url or --allowed-host for the name people use"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -378,6 +462,7 @@ def _ttl(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
 @option("auth-secret", required=True, help="The server's --auth-secret.")
 def token(scope: str, role: str, ttl: float, auth_secret: str) -> None:
     """Mint an access token for SCOPE: a document name, a prefix ending in '/', or '*'."""
+    auth_secret = _secret(auth_secret)
     if scope != "*":
         try:
             check_document_name(scope.rstrip("/") or "x")

@@ -34,6 +34,9 @@ class Settings:
     # Access control: None is open mode. Origins allowed besides the server's own.
     auth_secret: str | None = None
     allowed_origins: tuple[str, ...] = ()
+    # Host names served besides the defaults (see security.HostPolicy); "*" turns it off.
+    allowed_hosts: tuple[str, ...] = ()
+    public_url: str | None = None
     # Limits against hostile or broken clients.
     max_connections_per_ip: int = 64
     message_rate: float = 500.0  # messages per second, sustained, per connection
@@ -44,3 +47,11 @@ class Settings:
     max_rooms: int = 10_000  # documents loaded at once
     max_pending_updates: int = 1000  # updates waiting for missing dependencies, per room
     first_message_timeout: float = 30.0  # seconds a new connection may stay silent
+    request_timeout: float = 20.0  # seconds for an HTTP request (headers and body) to complete
+    new_room_rate: float = 10.0  # documents an address may load per second, sustained
+    new_room_burst: int = 100  # ... and at once
+    max_versions: int = 100  # named versions per document
+    # CPU-heavy requests (diff, export, restore): worker processes, time and size caps.
+    workers: int = 1
+    work_timeout: float = 10.0
+    max_work_bytes: int = 16 * 1024 * 1024

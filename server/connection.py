@@ -101,6 +101,11 @@ class Connection:
     def _closing(self) -> bool:
         return self.closed or self._broken or self._close_request is not None
 
+    @property
+    def closing(self) -> bool:
+        """Whether the connection is closed or asked to close: nothing it sends counts."""
+        return self._closing()
+
     def send(self, frame: bytes) -> None:
         """Queue one frame; never blocks. Overflowing the outbox closes the connection."""
         if self._close_request is not None or self._broken or self.closed:

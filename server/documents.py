@@ -1,23 +1,32 @@
 """Document-level operations shared by the HTTP API and the CLI: states, versions, restore,
-import, automatic versions. Reads the live room when a document is loaded, the store otherwise.
+import, deletion, automatic versions. Reads the live room when a document is loaded, the store
+otherwise; CPU-heavy work (diffs, exports, restore plans, state digests) runs in the workers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 import time
+from collections.abc import Iterable
 
-from pycrdt import merge_updates
+from pycrdt import get_state, merge_updates
 
-from .exports import Rendered, render, text_of
+from . import jobs
+from .exports import Rendered
+from .protocol import ProtocolError
 from .room import Room
 from .rooms import Rooms
 from .store import Store, VersionInfo, compact_updates
+from .updates import check_state_vector, check_update, encode_state_vector
 from .versioning import versions_to_drop
+from .workers import Busy, Workers
 
 log = logging.getLogger("tandem.documents")
+
+# A restore plans its edits off the event loop; if editors change the text meanwhile, it plans
+# again, this many times at most.
+RESTORE_ATTEMPTS = 3
 
 
 class NotFound(LookupError):
@@ -28,19 +37,41 @@ class Conflict(RuntimeError):
     pass
 
 
+def reach(updates: Iterable[bytes]) -> dict[int, int]:
+    """For each client, the clock up to which ``updates`` hold (or delete) its items: the
+    state vector of everything in them, also what still waits for missing dependencies."""
+    clocks: dict[int, int] = {}
+    for update in updates:
+        try:
+            summary = check_update(update)
+        except ProtocolError:  # a row stored before the strict reading: yrs's own view
+            found = check_state_vector(get_state(update))
+            ranges = [(client, 0, clock) for client, clock in found.items()]
+        else:
+            ranges = summary.structs + summary.deletes
+        for client, _start, end in ranges:
+            if end > clocks.get(client, 0):
+                clocks[client] = end
+    return clocks
+
+
 class Documents:
     def __init__(
         self,
         store: Store,
         rooms: Rooms | None = None,
         *,
+        workers: Workers | None = None,
         version_quiet: float = 120.0,
         version_interval: float = 600.0,
+        max_versions: int = 100,
     ) -> None:
         self.store = store
         self.rooms = rooms
+        self.workers = workers or Workers(0)
         self.version_quiet = version_quiet
         self.version_interval = version_interval
+        self.max_versions = max_versions
 
     # --- reading -------------------------------------------------------------------------
 
@@ -72,45 +103,52 @@ class Documents:
         return found[1]
 
     async def export(self, name: str, fmt: str, version: int | None = None) -> Rendered:
-        """The document (or a version) in an export format; raises NotFound, UnknownFormat."""
+        """The document (or a version) in an export format; raises NotFound, UnknownFormat,
+        TooLarge, Busy."""
         state = await self.state(name, version)
+        self.workers.check_size(len(state))
         info = await self.store.document(name)
-        return render(
-            fmt,
-            name=name,
-            state=state,
-            version=version,
-            updated_at=info.updated_at if info else None,
-            size_bytes=len(state),
-        )
+        updated_at = info.updated_at if info else None
+        return await self.workers.run(jobs.export, fmt, name, state, version, updated_at)
 
     async def text(self, name: str, version: int | None = None) -> str:
-        return text_of(await self.state(name, version))
+        state = await self.state(name, version)
+        self.workers.check_size(len(state))
+        return await self.workers.run(jobs.text, state)
 
     async def diff(self, name: str, a: int | None, b: int | None) -> str:
         """Unified diff of the text of version ``a`` to version ``b`` (None: live)."""
-        before = await self.text(name, a)
-        after = await self.text(name, b)
+        before = await self.state(name, a)
+        after = await self.state(name, b)
+        self.workers.check_size(len(before), len(after))
         label = lambda v: "live" if v is None else f"version {v}"  # noqa: E731
-        lines = difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
-            fromfile=f"{name} ({label(a)})",
-            tofile=f"{name} ({label(b)})",
-        )
-        # A last line without a newline gets the standard marker, as diff(1) writes it.
-        return "".join(
-            line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-            for line in lines
-        )
+        return await self.workers.run(jobs.diff, name, before, after, label(a), label(b))
 
     # --- versions --------------------------------------------------------------------------
 
     async def save_version(self, name: str, label: str | None = None, auto: bool = False) -> int:
+        """Save the live state as a version; returns its id. The same state as the newest
+        version is not saved again: that version's id is returned (a named save turns an
+        automatic one into a named one). Raises NotFound, Conflict (too many named versions)."""
         state = await self.live_state(name)
         if state is None:
             raise NotFound(f"no document named {name!r}")
-        version_id = await self.store.save_version(name, state, label, auto)
+        self.workers.check_size(len(state))
+        digest = await self.workers.run(jobs.state_digest, state)
+        newest = await self.store.newest_version(name)
+        if newest is not None and newest.digest == digest:
+            version_id = newest.id
+            if not auto and newest.auto:
+                await self.store.name_version(name, version_id, label)
+        else:
+            if not auto:
+                named = await self.store.count_named_versions(name)
+                if named >= self.max_versions:
+                    raise Conflict(
+                        f"document {name!r} has {named} named versions, the most allowed: "
+                        "delete one first"
+                    )
+            version_id = await self.store.save_version(name, state, label, auto, digest)
         room = self.rooms.get(name) if self.rooms else None
         if room is not None:
             room.dirty = False
@@ -124,6 +162,10 @@ class Documents:
             raise NotFound(f"no document named {name!r}")
         return await self.store.list_versions(name)
 
+    async def delete_version(self, name: str, version: int) -> None:
+        if not await self.store.delete_versions(name, [version]):
+            raise NotFound(f"document {name!r} has no version {version}")
+
     async def thin(self, name: str, now: float | None = None) -> int:
         drop = versions_to_drop(await self.store.list_versions(name), now or time.time())
         return await self.store.delete_versions(name, drop)
@@ -135,7 +177,8 @@ class Documents:
         if self.rooms is not None:
             return await self.rooms.acquire(name)
         room = Room(name, self.store)
-        room.load(await self.store.load(name))
+        stored = await self.store.load_document(name)
+        room.load(stored.updates, stored.snapshot_state, stored.tombstone)
         return room
 
     def _release(self, room: Room) -> None:
@@ -149,7 +192,16 @@ class Documents:
         before = await self.save_version(name, f"before restoring version {version}")
         room = await self._with_room(name)
         try:
-            room.replace_text(target)
+            for _ in range(RESTORE_ATTEMPTS):
+                current = room.text
+                self.workers.check_size(len(current), len(target))
+                edits = await self.workers.run(jobs.text_edits, current, target)
+                # Planned off the loop: apply only if nobody changed the text meanwhile.
+                if room.text == current:
+                    room.edit_text(edits)
+                    break
+            else:
+                raise Busy("the document kept changing during the restore; try again")
         finally:
             self._release(room)
         await self.store.flush()
@@ -164,15 +216,29 @@ class Documents:
         try:
             if str(room.text):
                 raise Conflict(f"document {name!r} already has content; import needs it empty")
-            room.replace_text(text)
+            room.edit_text(jobs.text_edits("", text))
         finally:
             self._release(room)
         await self.store.flush()
 
     async def delete(self, name: str) -> bool:
-        if self.rooms is not None:
-            await self.rooms.evict(name)
-        return await self.store.delete_document(name)
+        """Delete the document, leaving a tombstone: the state vector of everything it held,
+        so that no copy of it (an open tab, an offline copy) can bring it back or merge into a
+        new document of the same name. Returns whether it existed."""
+        if self.rooms is None:
+            return await self._delete(name)
+        async with self.rooms.deleting(name):
+            return await self._delete(name)
+
+    async def _delete(self, name: str) -> bool:
+        await self.store.flush()  # every update the room took in is in the log read below
+        stored = await self.store.load_document(name)
+        if not stored.updates:
+            return await self.store.delete_document(name)
+        clocks = check_state_vector(stored.tombstone) if stored.tombstone else {}
+        for client, clock in reach(stored.updates).items():
+            clocks[client] = max(clock, clocks.get(client, 0))
+        return await self.store.delete_document(name, encode_state_vector(clocks))
 
     # --- automatic versions ----------------------------------------------------------------
 

@@ -15,10 +15,11 @@ from aiohttp import web
 from .appkeys import AUTH, DOCUMENTS, ROOMS, STORE
 from .auth import Forbidden, Grant, Role, Unauthorized
 from .documents import Conflict, NotFound
-from .exports import UnknownFormat
+from .exports import EXPORT_CSP, UnknownFormat
 from .names import BadDocumentName, check_document_name
 from .rooms import Rooms
 from .store import DocumentInfo
+from .workers import Busy, TooLarge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -71,6 +72,10 @@ def document_route(needed: Role) -> Callable[[Handler], Handler]:
                 return json_error(409, str(exc))
             except UnknownFormat as exc:
                 return json_error(400, str(exc))
+            except TooLarge as exc:
+                return json_error(413, str(exc))
+            except Busy as exc:
+                return json_error(503, str(exc))
 
         return wrapped
 
@@ -172,9 +177,8 @@ async def export_doc(request: web.Request) -> web.Response:
         headers={
             "Content-Type": rendered.content_type,
             "Content-Disposition": f'attachment; filename="{rendered.filename}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; img-src * data:; "
-            "style-src 'unsafe-inline'; sandbox",
+            # frame-ancestors and sandbox work in the header only, not in the page's <meta>.
+            "Content-Security-Policy": f"{EXPORT_CSP}; frame-ancestors 'none'; sandbox",
         },
     )
 
@@ -223,6 +227,16 @@ async def restore_version(request: web.Request) -> web.Response:
     return web.json_response({"restored": version, "saved_before": before})
 
 
+@document_route(Role.admin)
+async def delete_version(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    version = _version_param(request.match_info["version"])
+    if version is None:
+        raise NotFound("'live' is not a saved version")
+    await request.app[DOCUMENTS].delete_version(name, version)
+    return web.json_response({"deleted": version})
+
+
 @document_route(Role.read)
 async def diff_versions(request: web.Request) -> web.Response:
     name = request.match_info["name"]
@@ -253,6 +267,7 @@ def add_api_routes(app: web.Application) -> None:
     router.add_get("/api/docs/{name:.+}/versions", list_versions)
     router.add_post("/api/docs/{name:.+}/versions", create_version)
     router.add_post("/api/docs/{name:.+}/versions/{version:[^/]+}/restore", restore_version)
+    router.add_delete("/api/docs/{name:.+}/versions/{version:[^/]+}", delete_version)
     router.add_get("/api/docs/{name:.+}/versions/{a:[^/]+}/diff/{b:[^/]+}", diff_versions)
     router.add_post("/api/docs/{name:.+}/import", import_doc)
     router.add_get("/api/docs/{name:.+}", get_doc)

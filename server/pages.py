@@ -20,41 +20,12 @@ NOT_BUILT = (
 )
 
 
-def _html_headers(request: web.Request) -> dict[str, str]:
-    """Headers for the two HTML pages: always revalidated, and locked down.
-
-    The bundles are classic scripts from ``/static/`` and the pages have no inline script, so
-    ``script-src 'self'`` holds. Styles need ``'unsafe-inline'``: CodeMirror positions remote
-    cursors and colours them with ``style`` attributes. ``connect-src`` names the WebSocket
-    origin explicitly because older browsers do not count ``ws:`` as ``'self'``.
-    """
-    host = request.host
-    csp = "; ".join(
-        [
-            "default-src 'self'",
-            "script-src 'self'",
-            "style-src 'self' 'unsafe-inline'",
-            f"connect-src 'self' ws://{host} wss://{host}",
-            "img-src 'self' data:",
-            "object-src 'none'",
-            "base-uri 'none'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        ]
-    )
-    return {
-        "Cache-Control": "no-cache",
-        "Content-Security-Policy": csp,
-        # a `?token=` in the page address must not leak to other sites
-        "Referrer-Policy": "no-referrer",
-        "X-Content-Type-Options": "nosniff",
-    }
-
-
-def _page(request: web.Request, path: Path) -> web.StreamResponse:
+def _page(path: Path) -> web.StreamResponse:
+    """One of the two HTML pages, always revalidated (the CSP, ``nosniff`` and the referrer
+    policy every HTML response gets are added by :func:`server.security.security_headers`)."""
     if not path.is_file():
         return web.Response(status=503, text=NOT_BUILT)
-    return web.FileResponse(path, headers=_html_headers(request))
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
 def _service_worker(path: Path) -> web.StreamResponse:
@@ -68,7 +39,6 @@ def _service_worker(path: Path) -> web.StreamResponse:
         "Cache-Control": "no-cache",
         "Content-Type": "text/javascript; charset=utf-8",
         "Service-Worker-Allowed": "/",
-        "X-Content-Type-Options": "nosniff",
     }
     return web.FileResponse(path, headers=headers)
 
@@ -88,7 +58,7 @@ def add_page_routes(app: web.Application, dist: Path) -> None:
     dist = Path(dist)
 
     async def home(request: web.Request) -> web.StreamResponse:
-        return _page(request, dist / "index.html")
+        return _page(dist / "index.html")
 
     async def editor(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
@@ -96,10 +66,10 @@ def add_page_routes(app: web.Application, dist: Path) -> None:
             check_document_name(name)
         except BadDocumentName as error:
             return web.Response(status=400, text=f"Bad document name: {error}.\n")
-        return _page(request, dist / "editor.html")
+        return _page(dist / "editor.html")
 
     async def editor_shell(request: web.Request) -> web.StreamResponse:
-        return _page(request, dist / "editor.html")
+        return _page(dist / "editor.html")
 
     async def service_worker(request: web.Request) -> web.StreamResponse:
         return _service_worker(dist / "sw.js")

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from . import protocol as p
 from .contract import CloseCode
+from .limits import TokenBucket
 from .updates import strict_json
 
 log = logging.getLogger("tandem.presence")
@@ -62,6 +63,9 @@ class Presence:
         self._states: dict[int, _State] = {}
         self._owners: dict[Hashable, _Owner] = {}
         self._size = 0
+        # Awareness bytes each connection may send per second: everything it sends is relayed
+        # to every peer, so a flood would overflow the outboxes of slow readers.
+        self._rates: dict[Hashable, TokenBucket] = {}
 
     def __bool__(self) -> bool:
         return bool(self._states)
@@ -84,6 +88,15 @@ class Presence:
         :class:`ProtocolError` (1007 not JSON, 1008 over a bound) before changing anything."""
         now = time.monotonic() if now is None else now
         limits = self.limits
+        rate = self._rates.get(owner)
+        if rate is None:
+            per_second = limits.max_bytes_per_connection
+            rate = self._rates[owner] = TokenBucket(per_second, 4 * per_second)
+        if not rate.take(sum(len(entry.state_json) + 16 for entry in entries)):
+            raise p.ProtocolError(
+                f"awareness over {limits.max_bytes_per_connection} bytes per second",
+                CloseCode.policyViolation,
+            )
         for entry in entries:
             if len(entry.state_json) > limits.max_bytes_per_connection:
                 raise p.ProtocolError(
@@ -171,6 +184,7 @@ class Presence:
 
     def leave(self, owner: Hashable) -> list[p.AwarenessEntry]:
         """``owner`` is gone: remove its ids; return the removals to broadcast."""
+        self._rates.pop(owner, None)
         holder = self._owners.get(owner)
         if holder is None:
             return []

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from typing import TypeVar
 
 from pycrdt import Doc, Text, get_state, get_update
@@ -21,6 +20,7 @@ from . import protocol as p
 from .connection import Connection
 from .contract import CONTENT_TEXT, CloseCode
 from .integrate import apply_updates
+from .jobs import TextEdit
 from .presence import Presence, PresenceLimits
 from .store import Store
 from .updates import EMPTY_UPDATE, UpdateSummary, check_state_vector, check_update
@@ -285,35 +285,23 @@ class Room:
         self.dirty = True
         self.written = True
 
-    def replace_text(self, new: str) -> bool:
-        """Make ``content`` equal ``new`` by a forward edit every peer receives.
-
-        Only the lines that differ are touched, so unchanged text keeps its identity (and the
-        cursors in it). Never re-seeds the document. Returns whether anything changed.
-        """
-        text = self.doc.get(CONTENT_TEXT, type=Text)
-        old = str(text)
-        if old == new:
+    def edit_text(self, edits: Iterable[TextEdit]) -> bool:
+        """Apply ``edits`` (UTF-8 byte ranges of ``content``, last first: see
+        :func:`server.jobs.text_edits`) as one forward edit every peer receives. Never
+        re-seeds the document. Returns whether anything changed."""
+        edits = list(edits)
+        if not edits:
             return False
-        before = old.splitlines(keepends=True)
-        after = new.splitlines(keepends=True)
-        # pycrdt indexes text by UTF-8 byte offsets.
-        offsets = [0]
-        for line in before:
-            offsets.append(offsets[-1] + len(line.encode("utf-8")))
-        ops = SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+        text = self.doc.get(CONTENT_TEXT, type=Text)
         produced: list[bytes] = []
         subscription = self.doc.observe(lambda event: produced.append(event.update))
         try:
             with self.doc.transaction(origin="tandem-server"):
-                for tag, i1, i2, j1, j2 in reversed(ops):  # from the end: offsets stay valid
-                    if tag == "equal":
-                        continue
-                    if offsets[i2] > offsets[i1]:
-                        del text[offsets[i1] : offsets[i2]]
-                    inserted = "".join(after[j1:j2])
+                for start, end, inserted in edits:
+                    if end > start:
+                        del text[start:end]
                     if inserted:
-                        text.insert(offsets[i1], inserted)
+                        text.insert(start, inserted)
         finally:
             self.doc.unobserve(subscription)
         for update in produced:

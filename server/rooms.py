@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .contract import CloseCode
+from .limits import RateLimits
 from .room import Room, RoomLimits
 from .store import Store
 
@@ -21,6 +23,10 @@ class RoomsFull(RuntimeError):
     """As many documents are loaded as the server allows; try again later."""
 
 
+class TooManyNewRooms(RuntimeError):
+    """This address loads new documents faster than allowed; try again later."""
+
+
 class Rooms:
     def __init__(
         self,
@@ -29,13 +35,18 @@ class Rooms:
         *,
         limits: RoomLimits | None = None,
         max_rooms: int = 10_000,
+        new_rooms: RateLimits | None = None,
     ) -> None:
         self.store = store
         self.grace_period = grace_period
         self.limits = limits or RoomLimits()
         self.max_rooms = max_rooms
+        # Loads of documents not in memory yet, per client address.
+        self.new_rooms = new_rooms
         self._rooms: dict[str, Room] = {}
         self._loading: dict[str, asyncio.Future[Room]] = {}
+        # Names being deleted: no room for them until the deletion is committed.
+        self._deleting: dict[str, asyncio.Future[None]] = {}
         # Called before a room leaves memory (unload or shutdown): automatic versions.
         self.on_unload: Callable[[Room], Awaitable[None]] | None = None
 
@@ -48,39 +59,54 @@ class Rooms:
     def loaded(self) -> list[Room]:
         return list(self._rooms.values())
 
-    async def acquire(self, name: str) -> Room:
-        """The loaded room for ``name``, loading it from the store first if needed."""
-        room = self._rooms.get(name)
-        if room is not None:
-            self._cancel_unload(room)
-            return room
-        pending = self._loading.get(name)
-        if pending is None:
-            if len(self._rooms) + len(self._loading) >= self.max_rooms:
-                raise RoomsFull(f"{self.max_rooms} documents are loaded already")
-            pending = asyncio.get_running_loop().create_future()
-            self._loading[name] = pending
-            try:
-                room = await self._load(name)
-            except RoomLoadError as exc:
-                pending.set_exception(exc)
-                # Every waiter gets the exception; retrieve it so no "never retrieved" noise.
-                pending.exception()
-                raise
-            finally:
-                del self._loading[name]
-            self._rooms[name] = room
-            pending.set_result(room)
-            return room
-        room = await asyncio.shield(pending)
-        self._cancel_unload(room)
+    async def acquire(self, name: str, address: str | None = None) -> Room:
+        """The loaded room for ``name``, loading it from the store first if needed.
+
+        ``address``: the client's, for the new-document rate (None: the server itself)."""
+        while True:
+            gate = self._deleting.get(name)
+            if gate is not None:
+                await asyncio.shield(gate)
+                continue
+            room = self._rooms.get(name)
+            if room is not None:
+                self._cancel_unload(room)
+                return room
+            pending = self._loading.get(name)
+            if pending is None:
+                return await self._load_new(name, address)
+            room = await asyncio.shield(pending)
+            # The room may have been let go (or deleted) between its load and this waiter's
+            # turn: only a room that is still the loaded one may be joined.
+            if self._rooms.get(name) is room:
+                self._cancel_unload(room)
+                return room
+
+    async def _load_new(self, name: str, address: str | None) -> Room:
+        if len(self._rooms) + len(self._loading) >= self.max_rooms:
+            raise RoomsFull(f"{self.max_rooms} documents are loaded already")
+        if address is not None and self.new_rooms is not None and not self.new_rooms.take(address):
+            raise TooManyNewRooms(f"{address} opens new documents too fast")
+        pending = asyncio.get_running_loop().create_future()
+        self._loading[name] = pending
+        try:
+            room = await self._load(name)
+        except RoomLoadError as exc:
+            pending.set_exception(exc)
+            # Every waiter gets the exception; retrieve it so no "never retrieved" noise.
+            pending.exception()
+            raise
+        finally:
+            del self._loading[name]
+        self._rooms[name] = room
+        pending.set_result(room)
         return room
 
     async def _load(self, name: str) -> Room:
         room = Room(name, self.store, self.limits)
         try:
             stored = await self.store.load_document(name)
-            room.load(stored.updates, stored.snapshot_state)
+            room.load(stored.updates, stored.snapshot_state, stored.tombstone)
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # pycrdt panics are BaseExceptions
@@ -89,10 +115,15 @@ class Rooms:
         return room
 
     def release(self, room: Room) -> None:
-        """A peer left; unload the room after the grace period if it stays empty."""
+        """A peer left. A room nobody wrote to goes at once (it holds nothing the store does
+        not); one that was written to is unloaded after the grace period if it stays empty."""
         if room.peers or self._rooms.get(room.name) is not room:
             return
         self._cancel_unload(room)
+        if not room.written:
+            del self._rooms[room.name]
+            log.debug("let go of %r (never written to)", room.name)
+            return
         room.unload_task = asyncio.create_task(self._unload_later(room))
 
     def _cancel_unload(self, room: Room) -> None:
@@ -112,14 +143,28 @@ class Rooms:
             room.unload_task = None
             log.debug("unloaded %r", room.name)
 
-    async def evict(self, name: str) -> None:
-        """Drop a room now (its document is being deleted); its clients are told to stop."""
-        room = self._rooms.pop(name, None)
-        if room is None:
-            return
-        self._cancel_unload(room)
-        for peer in list(room.peers):
-            peer.close(CloseCode.badDocumentName, "document deleted")
+    @contextlib.asynccontextmanager
+    async def deleting(self, name: str) -> AsyncIterator[Room | None]:
+        """While the document is deleted: its clients are told (4410) and no room for the name
+        is loaded until the deletion is over. Yields the room it had loaded, if any."""
+        while name in self._deleting:
+            await asyncio.shield(self._deleting[name])
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._deleting[name] = gate
+        try:
+            loading = self._loading.get(name)
+            if loading is not None:  # let a load in progress finish, then take it out
+                with contextlib.suppress(RoomLoadError):
+                    await asyncio.shield(loading)
+            room = self._rooms.pop(name, None)
+            if room is not None:
+                self._cancel_unload(room)
+                for peer in list(room.peers):
+                    peer.close(CloseCode.documentDeleted, "document deleted")
+            yield room
+        finally:
+            del self._deleting[name]
+            gate.set_result(None)
 
     async def close(self) -> None:
         for room in list(self._rooms.values()):

@@ -74,6 +74,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE versions ADD COLUMN codec TEXT NOT NULL DEFAULT 'none'",
         "ALTER TABLE versions ADD COLUMN state_bytes INTEGER",
     ),
+    # 5: what was deleted under a name (its state vector), so an old copy never comes back;
+    # a digest of each version's state, so an identical state is not saved twice.
+    (
+        """CREATE TABLE tombstones (
+            name TEXT PRIMARY KEY,
+            deleted_at REAL NOT NULL,
+            state_vector BLOB NOT NULL
+        )""",
+        "ALTER TABLE versions ADD COLUMN state_digest BLOB",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _AUTO_VACUUM_INCREMENTAL = 2
@@ -110,6 +120,15 @@ class StoredDocument:
     updates: list[bytes]
     # The snapshot's state vector when the log is exactly one compacted snapshot.
     snapshot_state: bytes | None = None
+    # The state vector of what was deleted under this name before, if anything was.
+    tombstone: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewestVersion:
+    id: int
+    digest: bytes | None
+    auto: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,21 +555,57 @@ class Store:
     # --- versions ------------------------------------------------------------------------
 
     async def save_version(
-        self, doc: str, state: bytes, label: str | None = None, auto: bool = False
+        self,
+        doc: str,
+        state: bytes,
+        label: str | None = None,
+        auto: bool = False,
+        digest: bytes | None = None,
     ) -> int:
+        """``digest``: what identifies the state (see :func:`server.jobs.state_digest`)."""
         # Versions are read rarely and a state compresses ~3x; zlib releases the GIL.
         packed = await asyncio.to_thread(zlib.compress, state, _VERSION_ZLIB_LEVEL)
 
         async def op(conn: aiosqlite.Connection) -> int:
             cur = await conn.execute(
-                "INSERT INTO versions (doc, created_at, label, auto, data, codec, state_bytes) "
-                "VALUES (?, ?, ?, ?, ?, 'zlib', ?)",
-                (doc, time.time(), label, int(auto), packed, len(state)),
+                "INSERT INTO versions "
+                "(doc, created_at, label, auto, data, codec, state_bytes, state_digest) "
+                "VALUES (?, ?, ?, ?, ?, 'zlib', ?, ?)",
+                (doc, time.time(), label, int(auto), packed, len(state), digest),
             )
             assert cur.lastrowid is not None
             return cur.lastrowid
 
         return int(await self._submit(op))
+
+    async def newest_version(self, doc: str) -> NewestVersion | None:
+        async with self._reader.execute(
+            "SELECT id, state_digest, auto FROM versions WHERE doc = ? "
+            "ORDER BY created_at DESC, id DESC LIMIT 1",
+            (doc,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return NewestVersion(row[0], None if row[1] is None else bytes(row[1]), bool(row[2]))
+
+    async def count_named_versions(self, doc: str) -> int:
+        async with self._reader.execute(
+            "SELECT COUNT(*) FROM versions WHERE doc = ? AND auto = 0", (doc,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def name_version(self, doc: str, version_id: int, label: str | None) -> None:
+        """Make a version a named one (kept, counted against the cap)."""
+
+        async def op(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE versions SET auto = 0, label = COALESCE(?, label) WHERE doc = ? AND id = ?",
+                (label, doc, version_id),
+            )
+
+        await self._submit(op)
 
     async def list_versions(self, doc: str) -> list[VersionInfo]:
         """Newest first."""
@@ -584,13 +639,20 @@ class Store:
             return 0
 
         async def op(conn: aiosqlite.Connection) -> int:
-            await conn.executemany("DELETE FROM versions WHERE doc = ? AND id = ?", wanted)
-            return len(wanted)
+            deleted = 0
+            for doc_name, version_id in wanted:
+                cur = await conn.execute(
+                    "DELETE FROM versions WHERE doc = ? AND id = ?", (doc_name, version_id)
+                )
+                deleted += max(cur.rowcount, 0)
+            return deleted
 
         return int(await self._submit(op))
 
-    async def delete_document(self, doc: str) -> bool:
-        """Remove a document, its log and its versions. Returns whether it existed."""
+    async def delete_document(self, doc: str, tombstone: bytes | None = None) -> bool:
+        """Remove a document, its log and its versions, in one transaction, leaving
+        ``tombstone`` (the state vector of all it ever held) in its place. Returns whether it
+        existed."""
 
         async def op(conn: aiosqlite.Connection) -> bool:
             self._tails.pop(doc, None)
@@ -598,6 +660,13 @@ class Store:
             existed = cur.rowcount > 0
             await conn.execute("DELETE FROM updates WHERE doc = ?", (doc,))
             await conn.execute("DELETE FROM versions WHERE doc = ?", (doc,))
+            if tombstone is not None:
+                await conn.execute(
+                    "INSERT INTO tombstones (name, deleted_at, state_vector) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET deleted_at = excluded.deleted_at, "
+                    "state_vector = excluded.state_vector",
+                    (doc, time.time(), tombstone),
+                )
             return existed
 
         return bool(await self._submit(op))
@@ -618,11 +687,20 @@ class Store:
                 (doc,),
             ) as cur:
                 rows = await cur.fetchall()
+            tombstone = await self.tombstone(doc)
         except Exception as exc:
             raise StoreError(f"cannot load {doc!r}: {exc}") from exc
         updates = [bytes(row[0]) for row in rows]
         state = rows[0][1] if len(rows) == 1 else None
-        return StoredDocument(updates, None if state is None else bytes(state))
+        return StoredDocument(updates, None if state is None else bytes(state), tombstone)
+
+    async def tombstone(self, doc: str) -> bytes | None:
+        """The state vector of everything deleted under this name (None if nothing was)."""
+        async with self._reader.execute(
+            "SELECT state_vector FROM tombstones WHERE name = ?", (doc,)
+        ) as cur:
+            row = await cur.fetchone()
+        return bytes(row[0]) if row else None
 
     async def list_documents(self) -> list[DocumentInfo]:
         async with self._reader.execute(

@@ -11,7 +11,7 @@ import logging
 import struct
 import time
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 
 from . import metrics
@@ -25,15 +25,33 @@ from .limits import TokenBucket
 from .names import BadDocumentName, check_document_name
 from .protocol import KEEPALIVE_FRAME, ProtocolError
 from .room import Room
-from .rooms import RoomLoadError, Rooms, RoomsFull
+from .rooms import RoomLoadError, Rooms, RoomsFull, TooManyNewRooms
 
 log = logging.getLogger("tandem.transport")
+
+# After an oversize message, how long the client may go on sending before the TCP connection
+# is dropped under it.
+LINGER_SECONDS = 5.0
+
+
+class _WebSocketResponse(web.WebSocketResponse):
+    """aiohttp's, except that its own closes never drop the TCP connection early.
+
+    After an oversize message aiohttp sends the close frame (1009) and drops the connection at
+    once, while the client is still sending the rest: the kernel then resets the connection,
+    the client's unread close frame is lost, and it sees 1006. The endpoint lingers instead
+    (aiohttp discards what still arrives) and the connection is closed when the handler
+    returns, as after every other close.
+    """
+
+    def _close_transport(self) -> None:
+        return
 
 
 async def websocket_handler(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     name = request.match_info.get("name", "")
-    ws = web.WebSocketResponse(
+    ws = _WebSocketResponse(
         max_msg_size=settings.max_message_size,
         compress=False,  # permessage-deflate costs CPU on every frame; updates are small
         heartbeat=None,  # we send frames JavaScript can see instead (see keepalive_loop)
@@ -76,7 +94,14 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
     metrics.CONNECTIONS.inc()
     try:
         assert grant is not None
-        await _serve(request, ws, stream, name, read_only=grant.role < Role.write)
+        await _serve(
+            request,
+            ws,
+            stream,
+            name,
+            read_only=grant.role < Role.write,
+            expires_at=grant.expires_at,
+        )
     finally:
         counter.close(address)
         metrics.CONNECTIONS.dec()
@@ -103,13 +128,17 @@ class FrameWriter:
     ``drain`` waits until it is back under the low-water mark.
     """
 
-    def __init__(self, request: web.Request, stream: AbstractStreamWriter) -> None:
+    def __init__(
+        self, request: web.Request, ws: web.WebSocketResponse, stream: AbstractStreamWriter
+    ) -> None:
         self._request = request
+        self._ws = ws
         self._stream = stream
 
     def _transport(self) -> asyncio.Transport:
         transport = self._request.transport
-        if transport is None or transport.is_closing():
+        # Once aiohttp has sent a Close (or started to), no data frame may follow it.
+        if transport is None or transport.is_closing() or self._ws.closed:
             raise ConnectionResetError("the connection is closed")
         return transport
 
@@ -139,6 +168,7 @@ async def _serve(
     name: str,
     *,
     read_only: bool,
+    expires_at: float | None,
 ) -> None:
     settings = request.app[SETTINGS]
     rooms = request.app[ROOMS]
@@ -153,7 +183,7 @@ async def _serve(
 
     conn = Connection(
         name,
-        FrameWriter(request, stream),
+        FrameWriter(request, ws, stream),
         close_socket,
         wants_ack=request.query.get(ACK_QUERY_PARAM) == "1",
         read_only=read_only,
@@ -161,26 +191,41 @@ async def _serve(
         remote=request.remote or "?",
     )
     sender = asyncio.create_task(conn.run_sender(), name=f"tandem-send-{conn.id}")
+    expiry: asyncio.TimerHandle | None = None
+    if expires_at is not None:
+        # A token is good for the life of the socket only until it expires.
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_at(
+            loop.time() + max(0.0, expires_at - time.time()),
+            conn.close,
+            CloseCode.unauthorized,
+            "token expired",
+        )
     try:
         try:
-            room = await rooms.acquire(name)
+            room = await rooms.acquire(name, request.remote or "?")
         except RoomLoadError as exc:
             conn.close(CloseCode.serverError, "document could not be loaded")
             log.error("%r refused: %s", conn, exc)
             await sender
             return
-        except RoomsFull as exc:
+        except (RoomsFull, TooManyNewRooms) as exc:
             conn.close(CloseCode.tryAgainLater, "server busy, try again later")
             log.warning("%r refused: %s", conn, exc)
             await sender
             return
+        if conn.closing:  # the token expired while the document loaded
+            await sender
+            return
         room.join(conn)
         try:
-            await _receive_loop(ws, conn, room, settings)
+            await _receive_loop(request, ws, conn, room, settings)
         finally:
             room.leave(conn)
             rooms.release(room)
     finally:
+        if expiry is not None:
+            expiry.cancel()
         if not sender.done():
             conn.close(WSCloseCode.OK, "")
             try:
@@ -190,7 +235,11 @@ async def _serve(
 
 
 async def _receive_loop(
-    ws: web.WebSocketResponse, conn: Connection, room: Room, settings: Settings
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    conn: Connection,
+    room: Room,
+    settings: Settings,
 ) -> None:
     bucket = TokenBucket(settings.message_rate, settings.message_burst)
     traffic = metrics.TRAFFIC
@@ -203,7 +252,9 @@ async def _receive_loop(
             conn.close(CloseCode.policyViolation, "no message after connecting")
             return
         first = False
-        if conn.closed:
+        if conn.closing:
+            # Closed by the server (token expired, document deleted...): nothing more of this
+            # client reaches the room.
             return
         if msg.type is WSMsgType.BINARY:
             traffic.messages_in += 1
@@ -223,11 +274,26 @@ async def _receive_loop(
             conn.close(CloseCode.unsupportedData, "binary frames only")
             return
         elif msg.type is WSMsgType.ERROR:
-            # aiohttp has already closed the socket (e.g. 1009 for an oversize message).
-            log.warning("%r: %s", conn, ws.exception())
+            # aiohttp has sent its close frame already (1009 for an oversize message).
+            exc = ws.exception()
+            log.warning("%r: %s", conn, exc)
+            if isinstance(exc, WebSocketError) and exc.code == WSCloseCode.MESSAGE_TOO_BIG:
+                metrics.CLOSES.labels(str(int(CloseCode.messageTooBig))).inc()
+                await _linger(request)
             return
         else:  # CLOSE, CLOSING, CLOSED
             return
+
+
+async def _linger(request: web.Request) -> None:
+    """Let a client that is still sending an oversize message read our close frame: aiohttp
+    discards what arrives until the client closes, or ``LINGER_SECONDS`` pass."""
+    deadline = time.monotonic() + LINGER_SECONDS
+    while time.monotonic() < deadline:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return
+        await asyncio.sleep(0.05)
 
 
 async def keepalive_loop(rooms: Rooms, interval: float) -> None:

@@ -108,6 +108,24 @@ def check_state_vector(state_vector: bytes) -> dict[int, int]:
     return clocks
 
 
+def encode_state_vector(clocks: dict[int, int]) -> bytes:
+    """``{client: clock}`` as a V1 state vector (clients in descending order, as Yjs writes)."""
+    parts = [_write_uint(len(clocks))]
+    for client in sorted(clocks, reverse=True):
+        parts.append(_write_uint(client))
+        parts.append(_write_uint(clocks[client]))
+    return b"".join(parts)
+
+
+def _write_uint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 # --- primitives: (bytes, position) in, (value, next position) out; a read past the end raises
 # IndexError, which the entry points turn into a refusal.
 

@@ -234,7 +234,8 @@ async def test_a_client_that_stops_reading_is_cut_off_without_slowing_the_others
 async def test_memory_follows_active_documents_not_documents_ever_opened(
     server_factory: type[ServerProcess], http: aiohttp.ClientSession
 ) -> None:
-    srv = server_factory(None, "--grace-period", "1").start()
+    # (550 new documents from one address in seconds: past the default new-document rate)
+    srv = server_factory(None, "--grace-period", "1", "--new-room-rate", "1000").start()
 
     async def open_and_close(names: range) -> None:
         for i in names:

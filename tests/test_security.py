@@ -172,11 +172,11 @@ async def test_roles_decide_who_saves_restores_imports_and_deletes(
         assert resp.status == 200
     async with http.get(f"{base}/versions", headers=read) as resp:
         assert resp.status == 200
-    # Deleting closes the open editors for good (4404) and removes every trace.
+    # Deleting closes the open editors for good (4410) and removes every trace.
     async with http.delete(base, headers=admin) as resp:
         assert resp.status == 200
     await writer._reader  # type: ignore[misc]
-    assert writer.close_code == CloseCode.badDocumentName
+    assert writer.close_code == CloseCode.documentDeleted
     async with http.get(base, headers=admin) as resp:
         assert resp.status == 404
 
