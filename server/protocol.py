@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from .contract import AuthMessage, CloseCode, MessageType, SyncStep
 
-# lib0 varUints carry JavaScript safe integers: 53 bits fit in 8 bytes of 7 bits.
+# lib0 varUints carry JavaScript numbers: 53 bits fit in 8 bytes of 7 bits. The largest a
+# JavaScript client produces is 2^53 (an awareness clock at 2^53 - 1 plus one; beyond it,
+# adding one leaves a double unchanged).
 _MAX_VARUINT_BYTES = 8
-_MAX_SAFE_INTEGER = 2**53 - 1
+_MAX_VAR_UINT = 2**53
 
 
 class ProtocolError(ValueError):
@@ -40,7 +42,7 @@ def read_var_uint(buf: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         value |= (byte & 0x7F) << shift
         if byte < 0x80:
-            if value > _MAX_SAFE_INTEGER:
+            if value > _MAX_VAR_UINT:
                 raise ProtocolError("varUint larger than 2^53")
             return value, pos
         shift += 7
