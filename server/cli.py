@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 import re
 import signal
 import sys
@@ -250,6 +251,8 @@ def serve(**options: Any) -> None:
     """Run the server until SIGTERM or SIGINT, then flush and exit 0."""
     options["allowed_origins"] = tuple(o.rstrip("/") for o in options["allowed_origins"])
     options["allowed_hosts"] = tuple(options["allowed_hosts"])
+    if options["auth_secret"] is None and os.environ.get(_env("auth-secret")) == "":
+        options["auth_secret"] = ""  # click reads an empty variable as unset: refuse it too
     if options["auth_secret"] is not None:
         options["auth_secret"] = _secret(options["auth_secret"])
     settings = Settings(**options)

@@ -20,7 +20,7 @@ from .rooms import Rooms
 from .store import Store, VersionInfo, compact_updates
 from .updates import check_state_vector, check_update, encode_state_vector
 from .versioning import versions_to_drop
-from .workers import Busy, Workers
+from .workers import Busy, TooLarge, Workers
 
 log = logging.getLogger("tandem.documents")
 
@@ -133,10 +133,15 @@ class Documents:
         state = await self.live_state(name)
         if state is None:
             raise NotFound(f"no document named {name!r}")
-        self.workers.check_size(len(state))
-        digest = await self.workers.run(jobs.state_digest, state)
+        digest: bytes | None
+        try:
+            self.workers.check_size(len(state))
+            digest = await self.workers.run(jobs.state_digest, state)
+        except (TooLarge, Busy) as exc:  # the check is an economy: never a reason not to save
+            log.info("saving %r without the identical-state check: %s", name, exc)
+            digest = None
         newest = await self.store.newest_version(name)
-        if newest is not None and newest.digest == digest:
+        if newest is not None and digest is not None and newest.digest == digest:
             version_id = newest.id
             if not auto and newest.auto:
                 await self.store.name_version(name, version_id, label)
