@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import loadgen, procstat, report, servers, traces
+from . import loadgen, procstat, reading, report, servers, traces
 from .report import Row
 from .servers import ALL, PYCRDT, RELAY, STORES, TANDEM, Server
 from .workloads import w1_throughput, w2_latency, w3_late_joiner, w4_connections, w5_storage
@@ -330,6 +330,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 w1_names = outcome
             elif name == "w5":
                 storage = outcome
+    log("strict update reading: cost per update, in-process")
+    update_reading = reading.measure(plan.w1_traces)
     summary = report.summarise(bench.runs)
     rows = table_rows(w1_names)
     cal = calibration(summary, w1_names)
@@ -341,6 +343,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for part in (
             report.markdown_table(summary, rows),
             report.storage_table(storage),
+            "Strict update reading (in-process, best of 3):\n\n" + reading.markdown(update_reading),
             "Targets:\n\n" + report.targets_table(goals),
             "Load generator calibration:\n\n" + calibration_text(cal) if cal else "",
             "Notes:\n\n" + "\n".join(f"- {n}" for n in notes),
@@ -364,6 +367,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "summary": summary,
         "ratios_tandem_over_peer": report.ratios(summary, rows),
         "storage": storage,
+        "update_reading": update_reading,
         "targets": goals,
         "calibration": cal,
         "notes": notes,
