@@ -1,4 +1,5 @@
-// The editor's side of the HTTP API (README "HTTP API"): exports, versions, diff, restore.
+// The editor's side of the HTTP API (README "HTTP API"): exports, versions, diff, restore, and
+// import (a new document from a deleted one's local copy).
 //
 // Every request carries the page's access token as `Authorization: Bearer` when there is one.
 // Failures become an ApiError whose message a person can read ("Only an admin can …"), built
@@ -103,10 +104,11 @@ export const createApi = ({ name, token = null, fetch: fetchImpl = (...args) => 
    * @param {string} [opts.method]
    * @param {Record<string, string>} [opts.query]
    * @param {unknown} [opts.json]
+   * @param {string} [opts.text] a text body (Markdown), instead of json
    * @param {string} [opts.action] for the error message
    * @return {Promise<Response>} a 2xx response
    */
-  const request = async (suffix, { method = 'GET', query, json, action } = {}) => {
+  const request = async (suffix, { method = 'GET', query, json, text, action } = {}) => {
     let url = documentApiPath(name, suffix)
     if (query) url += '?' + new URLSearchParams(query).toString()
     /** @type {Record<string, string>} */
@@ -117,6 +119,9 @@ export const createApi = ({ name, token = null, fetch: fetchImpl = (...args) => 
     if (json !== undefined) {
       headers['Content-Type'] = 'application/json'
       init.body = JSON.stringify(json)
+    } else if (text !== undefined) {
+      headers['Content-Type'] = 'text/markdown; charset=utf-8'
+      init.body = text
     }
     let response
     try {
@@ -185,6 +190,15 @@ export const createApi = ({ name, token = null, fetch: fetchImpl = (...args) => 
     async versionText (id) {
       const response = await request('/export', { query: { format: 'txt', version: String(id) }, action: `show version ${id}` })
       return response.text()
+    },
+    /**
+     * Create this document with `text` (POST …/import: admin role; 409 when it already has text).
+     *
+     * @param {string} text
+     * @return {Promise<void>}
+     */
+    async importText (text) {
+      await request('/import', { method: 'POST', text, action: `create the document "${name}"` })
     },
     /**
      * @param {string} format one of EXPORT_FORMATS

@@ -1,8 +1,10 @@
 // The editor page, /d/<document name>.
 //
-// CodeMirror 6 <- y-codemirror.next -> Y.Doc (text in the Y.Text named by protocol.json's
-// `contentText`) <- y-websocket -> Tandem server, with y-indexeddb keeping an offline copy and
-// y-websocket's BroadcastChannel keeping the other tabs of this browser in sync.
+// CodeMirror 6 <- ysync.js (y-codemirror.next with a sync plugin safe for embeds and formats) ->
+// Y.Doc (text in the Y.Text named by protocol.json's `contentText`) <- y-websocket -> Tandem
+// server, with y-indexeddb keeping an offline copy and y-websocket's BroadcastChannel keeping
+// the other tabs of this browser in sync. A document deleted on the server (close code 4410)
+// turns the page read-only with what to do with the copy (deleted-document.js).
 //
 // The service worker (sw.js) keeps the page itself for reloads with no server.
 //
@@ -11,13 +13,13 @@
 // read role, or the server's "permission denied" auth message, makes the editor read-only.
 //
 // For tests: window.tandem = { ydoc, provider, ytext, undoManager, persistence, view, tracker,
-// status(), access(), history }.
+// status(), access(), history, embeds() }.
 import * as Y from 'yjs'
 import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
 import { removeAwarenessStates } from 'y-protocols/awareness'
-import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
+import { yUndoManagerKeymap } from 'y-codemirror.next'
 import { Compartment, EditorState, Prec } from '@codemirror/state'
 import {
   EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter,
@@ -42,6 +44,8 @@ import { setupExportMenu } from './export-menu.js'
 import { setupHistoryPanel } from './history-panel.js'
 import { editorTheme } from './editor-theme.js'
 import { registerServiceWorker } from './offline.js'
+import { embedPositions, safeCollab } from './ysync.js'
+import { deleteDatabase, setupDeletedPanel } from './deleted-document.js'
 
 // Markdown (GitHub flavour) without lang-markdown's `markdown()` helper: that one pulls in the
 // HTML, CSS and JavaScript parsers for embedded HTML, tripling the bundle for little gain.
@@ -64,7 +68,9 @@ const $ = (id) => {
 const REFUSAL_TEXT = {
   [CLOSE_CODE.unauthorized]: 'The server needs a valid access token to open this document. Ask for a link that includes one.',
   [CLOSE_CODE.forbidden]: 'You are not allowed to open this document.',
-  [CLOSE_CODE.badDocumentName]: 'The server does not accept this document name.'
+  [CLOSE_CODE.badDocumentName]: 'The server does not accept this document name.',
+  // shown in the document-deleted panel instead of the banner (see deleted-document.js)
+  [CLOSE_CODE.documentDeleted]: 'This document was deleted on the server.'
 }
 
 /** @param {string} message */
@@ -95,9 +101,11 @@ const start = () => {
   // --- save bookkeeping (see save-tracker.js) -------------------------------------------------
   const pendingKey = `tandem:unsaved:${name}`
   const restoredPending = Number.parseInt(storage.get(pendingKey) || '0', 10)
+  // set once "Discard my copy" has forgotten this document's copy: nothing is written back
+  let discarded = false
   const tracker = new SaveTracker({
     pending: Number.isFinite(restoredPending) && restoredPending > 0 ? restoredPending : 0,
-    onPendingChange: (n) => storage.set(pendingKey, String(n)),
+    onPendingChange: (n) => { if (!discarded) storage.set(pendingKey, String(n)) },
     onChange: () => scheduleRender()
   })
 
@@ -144,6 +152,8 @@ const start = () => {
   let everOpened = false
   /** @type {{ code: number, reason: string } | null} */
   let refusal = null
+  /** The server deleted this document (4410): read-only, no reconnecting, see markDeleted. */
+  let deleted = false
   provider.on('status', ({ status }) => {
     if (status === 'connected') everOpened = true
     scheduleRender()
@@ -159,6 +169,7 @@ const start = () => {
   provider.on('sync', () => scheduleRender())
   provider.on('closed', (event) => {
     refusal = event
+    if (event.code === CLOSE_CODE.documentDeleted) markDeleted()
     scheduleRender()
   })
   window.addEventListener('offline', () => {
@@ -265,10 +276,12 @@ const start = () => {
     ...binding,
     run: (/** @type {EditorView} */ v) => (v.state.readOnly ? true : binding.run(v))
   }))
+  // the text with one placeholder per embed (see ysync.js), and the binding itself
+  const collab = safeCollab(ytext, awareness, { undoManager })
   const view = new EditorView({
     parent: $('editor'),
     state: EditorState.create({
-      doc: ytext.toString(),
+      doc: collab.doc,
       extensions: [
         lineNumbers(),
         highlightActiveLineGutter(),
@@ -284,7 +297,7 @@ const start = () => {
         // the yjs undo keys come first: CodeMirror's own history is not loaded at all
         keymap.of([...undoKeys, ...defaultKeymap, ...searchKeymap, indentWithTab]),
         editability.of(editabilityExtensions(access.readOnly)),
-        yCollab(ytext, awareness, { undoManager }),
+        collab.extensions,
         // Shift+Ctrl/Cmd+Z is redo whatever case the event's key has: synthetic key events (test
         // drivers) report 'z' with Shift, which CodeMirror would read as Ctrl-z, i.e. undo.
         Prec.highest(EditorView.domEventHandlers({
@@ -292,6 +305,15 @@ const start = () => {
             if (event.shiftKey && (event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === 'z') {
               event.preventDefault()
               if (!view.state.readOnly) undoManager.redo()
+              return true
+            }
+            return false
+          },
+          // the browser's own undo/redo (Ctrl+Z in a non-editable editor, the Edit menu) would
+          // reach yCollab's beforeinput handler, which undoes even in a read-only editor
+          beforeinput (event) {
+            if ((event.inputType === 'historyUndo' || event.inputType === 'historyRedo') && view.state.readOnly) {
+              event.preventDefault()
               return true
             }
             return false
@@ -329,7 +351,11 @@ const start = () => {
       connectionElement.dataset.state = state
       connectionElement.textContent = CONNECTION_TEXT[state]
     }
-    if (access.readOnly) {
+    if (deleted) {
+      // nothing is saved any more: the panel says what happens to the copy
+      saveElement.hidden = true
+      saveElement.dataset.state = 'deleted'
+    } else if (access.readOnly) {
       // nothing of ours is saved: a read-only connection's messages are never acked
       saveElement.hidden = true
       saveElement.dataset.state = 'readonly'
@@ -340,7 +366,9 @@ const start = () => {
       saveElement.dataset.state = save.state
     }
     saveElement.dataset.pending = String(tracker.pending)
-    if (refusal !== null) {
+    if (deleted) {
+      detailElement.hidden = true // the document-deleted panel says it, with what to do
+    } else if (refusal !== null) {
       detailElement.textContent = REFUSAL_TEXT[refusal.code] ??
         `The server refused this document (code ${refusal.code}${refusal.reason ? `: ${refusal.reason}` : ''}).`
       detailElement.dataset.kind = 'error'
@@ -425,12 +453,16 @@ const start = () => {
   /** @param {import('./access.js').Access} next */
   function setAccess (next) {
     const wasReadOnly = access.readOnly
+    // a deleted document stays read-only whatever the server said before
+    if (deleted) next = { ...next, readOnly: true, canEdit: false, canSaveVersion: false, canRestore: false }
     access = next
     document.body.dataset.access = next.readOnly ? 'read-only' : 'edit'
     badge.hidden = !next.readOnly
-    badge.title = next.denied && role !== 'read'
-      ? 'The server does not accept edits from this link: you can read and follow the document.'
-      : 'Your link lets you read and follow this document, not edit it.'
+    badge.title = deleted
+      ? 'The document was deleted on the server: your copy can be read and downloaded, not edited.'
+      : next.denied && role !== 'read'
+        ? 'The server does not accept edits from this link: you can read and follow the document.'
+        : 'Your link lets you read and follow this document, not edit it.'
     if (next.readOnly !== wasReadOnly) {
       view.dispatch({ effects: editability.reconfigure(editabilityExtensions(next.readOnly)) })
       publishUser(currentName)
@@ -439,6 +471,37 @@ const start = () => {
     scheduleRender()
   }
   setAccess(access)
+
+  // --- deleted on the server (close code 4410, see deleted-document.js) -----------------------
+  const deletedPanel = setupDeletedPanel({
+    name,
+    token,
+    text: () => ytext.toString(),
+    discard: async () => {
+      discarded = true
+      storage.remove(pendingKey)
+      await persistence.destroy()
+      await deleteDatabase(persistence.name)
+    }
+  })
+  const exportButton = /** @type {HTMLButtonElement} */ ($('export-menu'))
+  const historyButton = /** @type {HTMLButtonElement} */ ($('history-button'))
+  function markDeleted () {
+    if (deleted) return
+    deleted = true
+    // no reconnecting (y-websocket already stopped on the final close; this also covers the
+    // browser's online event) and no more syncing with this browser's other tabs
+    provider.disconnect()
+    console.info('Tandem: the document was deleted on the server; this copy stays on this device')
+    if (historyPanel.isOpen()) historyPanel.close()
+    for (const button of [exportButton, historyButton]) {
+      button.disabled = true
+      button.title = 'The document was deleted on the server'
+    }
+    setAccess(access)
+    deletedPanel.show()
+    scheduleRender()
+  }
 
   // --- go -------------------------------------------------------------------------------------
   const loaded = Promise.race([
@@ -461,15 +524,20 @@ const start = () => {
     view,
     tracker,
     history: historyPanel,
+    /** Where the editor draws embeds (positions of their placeholders). */
+    embeds: () => embedPositions(view.state),
     /** What this page may do: { role, denied, readOnly, canEdit, canSaveVersion, canRestore }. */
     access: () => ({ ...access }),
     /** Everything the indicators show, for tests. */
     status: () => ({
       connection: connectionState(connectionFacts()),
-      save: access.readOnly ? 'readonly' : tracker.status(provider.wsconnected).state,
+      save: deleted ? 'deleted' : access.readOnly ? 'readonly' : tracker.status(provider.wsconnected).state,
       pending: tracker.pending,
       sent: tracker.sent,
-      acked: tracker.acked
+      acked: tracker.acked,
+      deleted,
+      /** the close code of the server's final refusal (4401/4403/4404/4410), or null */
+      refused: refusal === null ? null : refusal.code
     })
   }
   if (!access.readOnly) view.focus()

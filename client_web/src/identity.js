@@ -28,6 +28,10 @@ const storage = {
   /** @param {string} key @param {string} value */
   set (key, value) {
     try { window.localStorage.setItem(key, value) } catch { /* not remembered: still works */ }
+  },
+  /** @param {string} key */
+  remove (key) {
+    try { window.localStorage.removeItem(key) } catch { /* nothing to forget */ }
   }
 }
 
