@@ -29,7 +29,7 @@ from .security import (
     request_timeout,
     security_headers,
 )
-from .store import Store
+from .storage import open_store
 from .transport import close_all, keepalive_loop, websocket_handler
 from .workers import Workers
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = await Store.open(
+    store = await open_store(
         settings.db,
         synchronous=settings.synchronous,
         compact_updates=settings.compact_updates,

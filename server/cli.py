@@ -27,7 +27,7 @@ from .contract import KEEPALIVE_SECONDS
 from .documents import Conflict, Documents, NotFound
 from .exports import FORMATS, UnknownFormat
 from .names import BadDocumentName, check_document_name
-from .store import Store, StoreError
+from .storage import Store, StoreError, open_store
 
 log = logging.getLogger("tandem")
 T = TypeVar("T")
@@ -332,7 +332,7 @@ def _name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 def _with_store(db: Path, work: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
         try:
-            store = await Store.open(db)
+            store = await open_store(db)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc
         try:

@@ -17,7 +17,7 @@ from .exports import Rendered
 from .protocol import ProtocolError
 from .room import Room
 from .rooms import Rooms
-from .store import Store, VersionInfo, compact_updates
+from .storage import Store, VersionInfo, compact_updates
 from .updates import check_state_vector, check_update, encode_state_vector
 from .versioning import versions_to_drop
 from .workers import Busy, TooLarge, Workers

@@ -18,7 +18,7 @@ from .documents import Conflict, NotFound
 from .exports import EXPORT_CSP, UnknownFormat
 from .names import BadDocumentName, check_document_name
 from .rooms import Rooms
-from .store import DocumentInfo
+from .storage import DocumentInfo
 from .workers import Busy, TooLarge
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

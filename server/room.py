@@ -22,7 +22,7 @@ from .contract import CONTENT_TEXT, CloseCode
 from .integrate import apply_updates
 from .jobs import TextEdit
 from .presence import Presence, PresenceLimits
-from .store import Store
+from .storage import Store
 from .updates import EMPTY_UPDATE, UpdateSummary, check_state_vector, check_update
 
 log = logging.getLogger("tandem.room")

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from .contract import CloseCode
 from .limits import RateLimits
 from .room import Room, RoomLimits
-from .store import Store
+from .storage import Store
 
 log = logging.getLogger("tandem.rooms")
 

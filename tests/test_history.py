@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from bench.yclient import YClient
-from server.store import VersionInfo
+from server.storage import VersionInfo
 from server.versioning import DAY, HOUR, versions_to_drop
 
 from .conftest import ServerProcess, eventually, unique

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from pycrdt import Doc, Text
 
-from server.store import MAX_BATCH_APPENDS, SCHEMA_VERSION, Store, StoreError
+from server.storage import StoreError
+from server.storage.sqlite import SQLiteStore as Store
+from server.storage.sqlite_schema import SCHEMA_VERSION
+from server.storage.writer import MAX_BATCH_APPENDS
 
 from .traces import load_trace, trace_updates
 
