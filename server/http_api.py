@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .appkeys import AUTH, DOCUMENTS, ROOMS, STORE
-from .auth import Forbidden, Grant, Role, Unauthorized
+from .auth import Forbidden, Grant, Role, Unauthorized, request_token
 from .documents import Conflict, NotFound
 from .exports import EXPORT_CSP, UnknownFormat
 from .names import BadDocumentName, check_document_name
@@ -30,17 +30,11 @@ def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def request_token(request: web.Request) -> str | None:
-    """``?token=`` (what y-websocket's ``params`` sends) or ``Authorization: Bearer``."""
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.query.get("token")
-
-
 def _authorize(request: web.Request, name: str, needed: Role) -> Grant:
     try:
-        return request.app[AUTH].authorize(request_token(request), name, needed)
+        return request.app[AUTH].authorize(
+            request_token(request.headers, request.query), name, needed
+        )
     except Unauthorized as exc:
         raise _HttpError(401, str(exc)) from exc
     except Forbidden as exc:
@@ -130,7 +124,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def list_docs(request: web.Request) -> web.Response:
     auth = request.app[AUTH]
     try:
-        grant = auth.grant(request_token(request))
+        grant = auth.grant(request_token(request.headers, request.query))
     except Unauthorized as exc:
         return json_error(401, str(exc))
     if grant.role < Role.read:
