@@ -11,9 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from .serverproc import ServerProcess
-
-DATA = Path(__file__).resolve().parent / "data"
+from testkit.serverproc import ServerProcess
 
 
 @pytest.fixture

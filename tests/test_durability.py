@@ -16,12 +16,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bench.yclient import YClient
 from server.contract import CloseCode
+from testkit.serverproc import REPO_ROOT, ServerProcess
+from testkit.yclient import YClient
 
 from .conftest import eventually
 from .nodeclient import NodeHarness, node_harness
-from .serverproc import REPO_ROOT, ServerProcess
 
 
 @pytest.fixture

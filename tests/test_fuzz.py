@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from pycrdt import Doc, Text
 
-from bench.yclient import YClient
 from server import protocol as p
 from server.contract import CloseCode
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess
 from .test_durability import rss_bytes

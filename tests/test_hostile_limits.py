@@ -16,14 +16,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bench.yclient import YClient
 from server import protocol as p
 from server.auth import Role, mint
 from server.contract import CloseCode
+from testkit.serverproc import REPO_ROOT
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess, eventually, unique
 from .nodeclient import NodeHarness, node_harness
-from .serverproc import REPO_ROOT
 from .test_durability import rss_bytes
 from .wsframes import close_code, connect, next_message
 

@@ -11,13 +11,13 @@ import aiohttp
 import pytest
 from pycrdt import Doc, Text
 
-from bench.yclient import YClient
 from server import protocol as p
 from server.auth import Role, mint
 from server.contract import CloseCode
+from testkit.serverproc import REPO_ROOT
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess, eventually, unique
-from .serverproc import REPO_ROOT
 from .wsframes import close_code, connect, next_message, text_update
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"

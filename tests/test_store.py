@@ -12,8 +12,7 @@ from server.storage import StoreError
 from server.storage.sqlite import SQLiteStore as Store
 from server.storage.sqlite_schema import SCHEMA_VERSION
 from server.storage.writer import MAX_BATCH_APPENDS
-
-from .traces import load_trace, trace_updates
+from testkit.traces import load_trace, trace_updates
 
 
 def doc_from(updates: list[bytes]) -> Doc:

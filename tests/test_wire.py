@@ -13,9 +13,9 @@ import pytest
 from pycrdt import Doc, Text
 from yarl import URL
 
-from bench.yclient import YClient
 from server import protocol as p
 from server.contract import CloseCode
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess, eventually, unique
 from .wsframes import TIMEOUT, close_code, connect, next_message, text_update

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from testkit.traces import SVELTE, load_trace
+
 from .conftest import ServerProcess, eventually, unique
 from .nodeclient import NodeHarness, node_harness
-from .traces import SVELTE, load_trace
 
 
 @pytest.fixture

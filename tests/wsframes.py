@@ -8,8 +8,7 @@ import aiohttp
 from pycrdt import Doc, Text
 
 from server import protocol as p
-
-from .serverproc import ServerProcess
+from testkit.serverproc import ServerProcess
 
 TIMEOUT = 60
 
