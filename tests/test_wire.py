@@ -1,6 +1,7 @@
 """The WebSocket contract, frame by frame, against a real server process.
 
-Frames are built by hand with the pure codec so each rule of DESIGN.md §3 is checked exactly.
+Frames are built by hand with the pure codec so each rule of the wire contract (README, "The
+WebSocket endpoint") is checked exactly.
 """
 
 from __future__ import annotations
