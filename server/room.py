@@ -152,7 +152,9 @@ class Room:
         message = p.decode_message(frame)
         match message:
             case p.SyncStep1(state_vector):
-                if self._tombstone and self._holds_deleted(check_state_vector(state_vector)):
+                # Read strictly too: yrs would wrap a clock past 2^32 and answer wrongly.
+                clocks = check_state_vector(state_vector)
+                if self._tombstone and self._holds_deleted(clocks):
                     raise DocumentDeleted()
                 if self._snapshot is not None and state_vector == _EMPTY_STATE_VECTOR:
                     conn.send(p.encode_sync_step2(self._snapshot))

@@ -45,6 +45,22 @@ def text_update(content: str) -> bytes:
     return doc.get_update()
 
 
+class Typist:
+    """One client's document: each ``append`` returns the update it makes, as an editor would
+    send it (one client id, clocks in sequence)."""
+
+    def __init__(self) -> None:
+        self.doc: Doc = Doc()
+        self.text = self.doc.get("content", type=Text)
+
+    def append(self, content: str) -> bytes:
+        made: list[bytes] = []
+        subscription = self.doc.observe(lambda event: made.append(event.update))
+        self.text += content
+        self.doc.unobserve(subscription)
+        return made[0]
+
+
 async def connect(
     http: aiohttp.ClientSession, server: ServerProcess, name: str, query: str = ""
 ) -> aiohttp.ClientWebSocketResponse:

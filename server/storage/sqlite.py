@@ -5,6 +5,7 @@ half-done one)."""
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -37,6 +38,9 @@ READ_MMAP_BYTES = 256 * 1024 * 1024
 _TAILS_CACHED = 10_000
 # The WAL file is cut back to this after a checkpoint (SQLite otherwise keeps its peak size).
 WAL_SIZE_LIMIT = 16 * 1024 * 1024
+# Fault injection for the tests, on every machine (a full disk needs root to mount a small
+# tmpfs): while the file this variable names exists, every write fails as a full disk would.
+FAULT_FILE_VARIABLE = "TANDEM_TEST_WRITE_FAULT_FILE"
 
 
 class SQLiteStore(Store):
@@ -64,6 +68,8 @@ class SQLiteStore(Store):
         self._tails: dict[str, Tail] = {}
         # Set by a compaction: see whether the pages it freed are worth giving back.
         self._vacuum_due = False
+        fault_file = os.environ.get(FAULT_FILE_VARIABLE)
+        self._fault_file = Path(fault_file) if fault_file else None
 
     @classmethod
     async def open(
@@ -127,7 +133,12 @@ class SQLiteStore(Store):
     def pending(self) -> int:
         return self._writer.pending
 
+    def _check_fault(self) -> None:
+        if self._fault_file is not None and self._fault_file.exists():
+            raise sqlite3.OperationalError("database or disk is full (injected by the tests)")
+
     async def _commit(self, batch: list[Append]) -> list[str]:
+        self._check_fault()
         now = time.time()
         rows = [(job.doc, job.data, now) for job in batch if job.data is not None]
         per_doc: dict[str, list[int]] = {}
@@ -167,6 +178,7 @@ class SQLiteStore(Store):
         return list(per_doc)
 
     async def _transact(self, op: WriteOp) -> Any:
+        self._check_fault()
         conn = self._conn
         await conn.execute("BEGIN IMMEDIATE")
         try:
