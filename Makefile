@@ -42,8 +42,8 @@ run: setup
 	$(PY) -m server serve --host $(HOST) --port $(PORT) --db $(DB)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check server tests bench
-	$(VENV)/bin/ruff format --check server tests bench
+	$(VENV)/bin/ruff check server tests testkit bench
+	$(VENV)/bin/ruff format --check server tests testkit bench
 
 test: setup chromium lint
 	cd client_web && npm test --silent

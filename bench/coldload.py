@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from server.room import Room
-from server.store import Store
+from server.storage.sqlite import SQLiteStore as Store
 
 from . import traces
 from .profile import OUT, PY_SPY, summarise

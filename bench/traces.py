@@ -16,7 +16,7 @@ from pathlib import Path
 from pycrdt import Text
 
 from server.integrate import load_doc
-from tests.traces import trace_updates
+from testkit.traces import trace_updates
 
 # The team folder sits beside the repository (../shared), in CI as on a developer's machine.
 TRACES = Path(

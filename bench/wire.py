@@ -1,7 +1,8 @@
 """Just enough y-protocols and WebSocket framing for a lean load generator.
 
-Pure functions over bytes, independent of ``server/`` (the benchmark must measure the server,
-not share its code). Client frames are masked with an all-zero key, so a frame can be encoded
+Pure functions over bytes; only the lib0 varUint codec is the server's own (a few lines any
+client writes alike), the rest is written here so the benchmark measures the server rather than
+sharing its code. Client frames are masked with an all-zero key, so a frame can be encoded
 once and written many times: the payload bytes stay as they are (RFC 6455 lets a client pick
 any key; servers only XOR with it).
 """

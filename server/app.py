@@ -13,6 +13,7 @@ from aiohttp import web
 from . import metrics
 from .appkeys import AUTH, CONNECTIONS, DOCUMENTS, ROOMS, SETTINGS, STORE
 from .auth import Authorizer
+from .autosave import AutoVersions
 from .config import Settings
 from .documents import Documents
 from .http_api import add_api_routes
@@ -29,7 +30,7 @@ from .security import (
     request_timeout,
     security_headers,
 )
-from .store import Store
+from .storage import open_store
 from .transport import close_all, keepalive_loop, websocket_handler
 from .workers import Workers
 
@@ -63,7 +64,7 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = await Store.open(
+    store = await open_store(
         settings.db,
         synchronous=settings.synchronous,
         compact_updates=settings.compact_updates,
@@ -87,15 +88,11 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         settings.workers, timeout=settings.work_timeout, max_bytes=settings.max_work_bytes
     )
     workers.start()
-    documents = Documents(
-        store,
-        rooms,
-        workers=workers,
-        version_quiet=settings.version_quiet,
-        version_interval=settings.version_interval,
-        max_versions=settings.max_versions,
+    documents = Documents(store, rooms, workers=workers, max_versions=settings.max_versions)
+    autosave = AutoVersions(
+        documents, rooms, quiet=settings.version_quiet, interval=settings.version_interval
     )
-    rooms.on_unload = documents.autosave
+    rooms.on_unload = autosave.save
     app[STORE] = store
     app[ROOMS] = rooms
     app[DOCUMENTS] = documents
@@ -105,7 +102,7 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     )
     tasks = [
         asyncio.create_task(keepalive_loop(rooms, settings.keepalive)),
-        asyncio.create_task(documents.autosave_loop()),
+        asyncio.create_task(autosave.run()),
     ]
     try:
         yield

@@ -9,7 +9,7 @@ from .config import Settings
 from .documents import Documents
 from .limits import ConnectionCounter
 from .rooms import Rooms
-from .store import Store
+from .storage import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)

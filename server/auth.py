@@ -8,6 +8,7 @@ role.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -80,6 +81,14 @@ def mint(secret: str, scope: str, role: Role, ttl_seconds: float) -> str:
         "exp": now + int(ttl_seconds),
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def request_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+    """``Authorization: Bearer`` or ``?token=`` (what y-websocket's ``params`` sends)."""
+    header = headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return query.get("token")
 
 
 class Authorizer:

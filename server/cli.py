@@ -27,7 +27,8 @@ from .contract import KEEPALIVE_SECONDS
 from .documents import Conflict, Documents, NotFound
 from .exports import FORMATS, UnknownFormat
 from .names import BadDocumentName, check_document_name
-from .store import Store, StoreError
+from .rooms import DetachedRooms
+from .storage import Store, StoreError, open_store
 
 log = logging.getLogger("tandem")
 T = TypeVar("T")
@@ -332,7 +333,7 @@ def _name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
 def _with_store(db: Path, work: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
         try:
-            store = await Store.open(db)
+            store = await open_store(db)
         except StoreError as exc:
             raise click.ClickException(str(exc)) from exc
         try:
@@ -376,7 +377,7 @@ def export(name: str, db: Path, fmt: str, version: int | None, output: Path | No
 
     async def work(store: Store) -> bytes:
         try:
-            rendered = await Documents(store).export(name, fmt, version)
+            rendered = await Documents(store, DetachedRooms(store)).export(name, fmt, version)
         except UnknownFormat as exc:
             raise click.ClickException(str(exc)) from exc
         return rendered.body
@@ -394,7 +395,7 @@ def export(name: str, db: Path, fmt: str, version: int | None, output: Path | No
 @_db_option
 def versions(name: str, db: Path) -> None:
     """List a document's saved versions, newest first."""
-    found = _with_store(db, lambda store: Documents(store).versions(name))
+    found = _with_store(db, lambda store: Documents(store, DetachedRooms(store)).versions(name))
     if not found:
         click.echo("no versions")
         return
@@ -424,7 +425,7 @@ def import_document(name: str, file: Any, db: Path) -> None:
 
     async def work(store: Store) -> None:
         try:
-            await Documents(store).import_text(name, text)
+            await Documents(store, DetachedRooms(store)).import_text(name, text)
         except Conflict as exc:
             raise click.ClickException(str(exc)) from exc
         await store.flush()

@@ -1,7 +1,8 @@
 """One client connection, independent of the transport that carries its frames.
 
-The room talks to a :class:`Connection` only through ``send``, ``acknowledge`` and
-``close``; the transport supplies a :class:`FrameSink` that really writes to the socket.
+The room talks to a :class:`Connection` only through its methods (``send``, ``count_update``,
+``acknowledge``, ``deny_edits``, ``close``) and reads ``id`` and ``read_only``; the transport
+supplies a :class:`FrameSink` that really writes to the socket.
 
 Frames queued during one event-loop turn are written together at the end of that turn, in
 one socket write, straight from the loop (no task wake-up per frame): a reader of a busy
@@ -23,7 +24,7 @@ from typing import Protocol
 
 from . import metrics
 from .contract import CloseCode
-from .protocol import encode_saved
+from .protocol import encode_permission_denied, encode_saved
 
 log = logging.getLogger("tandem.connection")
 
@@ -65,7 +66,7 @@ class Connection:
         self.wants_ack = wants_ack
         # Read-only connections see everything but their edits never touch the document.
         self.read_only = read_only
-        self.told_read_only = False
+        self._told_read_only = False
         self.remote = remote
         self._sink = sink
         self._close_socket = close_socket
@@ -88,10 +89,8 @@ class Connection:
         self._interrupted = False
         self.last_sent = time.monotonic()
         # Update-bearing messages (sync step 2 and update) received, and how many are durable.
-        self.updates_received = 0
+        self._updates_received = 0
         self.acked = 0
-        # Awareness client ids this connection introduced: removed when it goes.
-        self.awareness_ids: set[int] = set()
 
     def __repr__(self) -> str:
         return f"<Connection #{self.id} {self.remote} doc={self.doc!r}>"
@@ -122,6 +121,18 @@ class Connection:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 
+    def count_update(self) -> int:
+        """One more update-bearing message from this client; returns its number (what its
+        "saved" ack will carry once it is durable)."""
+        self._updates_received += 1
+        return self._updates_received
+
+    def deny_edits(self, reason: str) -> None:
+        """Tell the client, once, that its edits are not applied (y-protocols' auth message)."""
+        if not self._told_read_only:
+            self._told_read_only = True
+            self.send(encode_permission_denied(reason))
+
     def acknowledge(self, count: int) -> None:
         """``count`` update-bearing messages of this connection are committed.
 
@@ -143,10 +154,6 @@ class Connection:
             if self._draining and self._sender is not None:
                 self._interrupted = True
                 self._sender.cancel()
-
-    @property
-    def outbox_bytes(self) -> int:
-        return self._outbox_bytes
 
     @property
     def outbox_frames(self) -> int:

@@ -1,14 +1,17 @@
 """Document-level operations shared by the HTTP API and the CLI: states, versions, restore,
-import, deletion, automatic versions. Reads the live room when a document is loaded, the store
-otherwise; CPU-heavy work (diffs, exports, restore plans, state digests) runs in the workers.
+import, deletion. Reads the live room when a document is loaded, the store otherwise; the rooms
+are the server's (:class:`server.rooms.Rooms`) or, for the CLI, rooms of its own
+(:class:`server.rooms.DetachedRooms`). CPU-heavy work (diffs, exports, restore plans, state
+digests) runs in the workers.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 from pycrdt import get_state, merge_updates
 
@@ -16,8 +19,7 @@ from . import jobs
 from .exports import Rendered
 from .protocol import ProtocolError
 from .room import Room
-from .rooms import Rooms
-from .store import Store, VersionInfo, compact_updates
+from .storage import Store, VersionInfo, compact_updates
 from .updates import check_state_vector, check_update, encode_state_vector
 from .versioning import versions_to_drop
 from .workers import Busy, TooLarge, Workers
@@ -55,29 +57,37 @@ def reach(updates: Iterable[bytes]) -> dict[int, int]:
     return clocks
 
 
+class RoomSource(Protocol):
+    """Where documents' rooms come from: the server's loaded rooms, or the CLI's own."""
+
+    def get(self, name: str) -> Room | None: ...
+
+    async def acquire(self, name: str, address: str | None = None) -> Room: ...
+
+    def release(self, room: Room) -> None: ...
+
+    def deleting(self, name: str) -> AbstractAsyncContextManager[Room | None]: ...
+
+
 class Documents:
     def __init__(
         self,
         store: Store,
-        rooms: Rooms | None = None,
+        rooms: RoomSource,
         *,
         workers: Workers | None = None,
-        version_quiet: float = 120.0,
-        version_interval: float = 600.0,
         max_versions: int = 100,
     ) -> None:
         self.store = store
         self.rooms = rooms
         self.workers = workers or Workers(0)
-        self.version_quiet = version_quiet
-        self.version_interval = version_interval
         self.max_versions = max_versions
 
     # --- reading -------------------------------------------------------------------------
 
     async def live_state(self, name: str) -> bytes | None:
         """The current full state (None if the document does not exist)."""
-        room = self.rooms.get(name) if self.rooms else None
+        room = self.rooms.get(name)
         if room is not None:
             return room.full_state()
         updates = await self.store.load(name)
@@ -154,7 +164,7 @@ class Documents:
                         "delete one first"
                     )
             version_id = await self.store.save_version(name, state, label, auto, digest)
-        room = self.rooms.get(name) if self.rooms else None
+        room = self.rooms.get(name)
         if room is not None:
             room.dirty = False
             room.last_version_at = time.monotonic()
@@ -177,25 +187,12 @@ class Documents:
 
     # --- edits -----------------------------------------------------------------------------
 
-    async def _with_room(self, name: str) -> Room:
-        """The live room; without a server (the CLI), a detached room over the stored state."""
-        if self.rooms is not None:
-            return await self.rooms.acquire(name)
-        room = Room(name, self.store)
-        stored = await self.store.load_document(name)
-        room.load(stored.updates, stored.snapshot_state, stored.tombstone)
-        return room
-
-    def _release(self, room: Room) -> None:
-        if self.rooms is not None:
-            self.rooms.release(room)
-
     async def restore(self, name: str, version: int) -> int:
         """Make the live text equal the version's, as a new edit. Returns the id of the version
         saved just before (restoring that one undoes the restore)."""
         target = await self.text(name, version)
         before = await self.save_version(name, f"before restoring version {version}")
-        room = await self._with_room(name)
+        room = await self.rooms.acquire(name)
         try:
             for _ in range(RESTORE_ATTEMPTS):
                 current = room.text
@@ -208,7 +205,7 @@ class Documents:
             else:
                 raise Busy("the document kept changing during the restore; try again")
         finally:
-            self._release(room)
+            self.rooms.release(room)
         await self.store.flush()
         return before
 
@@ -217,21 +214,19 @@ class Documents:
 
         Importing over existing CRDT text would duplicate it in every client that holds it.
         """
-        room = await self._with_room(name)
+        room = await self.rooms.acquire(name)
         try:
             if str(room.text):
                 raise Conflict(f"document {name!r} already has content; import needs it empty")
             room.edit_text(jobs.text_edits("", text))
         finally:
-            self._release(room)
+            self.rooms.release(room)
         await self.store.flush()
 
     async def delete(self, name: str) -> bool:
         """Delete the document, leaving a tombstone: the state vector of everything it held,
         so that no copy of it (an open tab, an offline copy) can bring it back or merge into a
         new document of the same name. Returns whether it existed."""
-        if self.rooms is None:
-            return await self._delete(name)
         async with self.rooms.deleting(name):
             return await self._delete(name)
 
@@ -244,31 +239,3 @@ class Documents:
         for client, clock in reach(stored.updates).items():
             clocks[client] = max(clock, clocks.get(client, 0))
         return await self.store.delete_document(name, encode_state_vector(clocks))
-
-    # --- automatic versions ----------------------------------------------------------------
-
-    def _due(self, room: Room, now: float) -> bool:
-        return room.dirty and (
-            now - room.last_edit_at >= self.version_quiet
-            or now - room.last_version_at >= self.version_interval
-        )
-
-    async def autosave_loop(self) -> None:
-        """After a burst of editing ends, and at most every interval while it goes on."""
-        assert self.rooms is not None
-        period = max(0.2, min(self.version_quiet, self.version_interval) / 4)
-        while True:
-            await asyncio.sleep(period)
-            now = time.monotonic()
-            for room in self.rooms.loaded():
-                if self._due(room, now):
-                    await self.autosave(room)
-
-    async def autosave(self, room: Room) -> None:
-        """Save an automatic version of a room with unsaved edits (also called on unload)."""
-        if not room.dirty:
-            return
-        try:
-            await self.save_version(room.name, auto=True)
-        except Exception as exc:  # a failed autosave must not stop the loop; it retries
-            log.error("automatic version of %r failed: %s", room.name, exc)

@@ -8,39 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 
 from .appkeys import AUTH, DOCUMENTS, ROOMS, STORE
-from .auth import Forbidden, Grant, Role, Unauthorized
+from .auth import Forbidden, Grant, Role, Unauthorized, request_token
 from .documents import Conflict, NotFound
 from .exports import EXPORT_CSP, UnknownFormat
+from .handlers import Handler, json_error
 from .names import BadDocumentName, check_document_name
 from .rooms import Rooms
-from .store import DocumentInfo
+from .storage import DocumentInfo
 from .workers import Busy, TooLarge
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_LABEL = 200
 
 
-def json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-def request_token(request: web.Request) -> str | None:
-    """``?token=`` (what y-websocket's ``params`` sends) or ``Authorization: Bearer``."""
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.query.get("token")
-
-
 def _authorize(request: web.Request, name: str, needed: Role) -> Grant:
     try:
-        return request.app[AUTH].authorize(request_token(request), name, needed)
+        return request.app[AUTH].authorize(
+            request_token(request.headers, request.query), name, needed
+        )
     except Unauthorized as exc:
         raise _HttpError(401, str(exc)) from exc
     except Forbidden as exc:
@@ -130,7 +119,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def list_docs(request: web.Request) -> web.Response:
     auth = request.app[AUTH]
     try:
-        grant = auth.grant(request_token(request))
+        grant = auth.grant(request_token(request.headers, request.query))
     except Unauthorized as exc:
         return json_error(401, str(exc))
     if grant.role < Role.read:
@@ -217,23 +206,25 @@ async def create_version(request: web.Request) -> web.Response:
     return web.json_response({"id": version_id}, status=201)
 
 
-@document_route(Role.admin)
-async def restore_version(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
+def _saved_version(request: web.Request) -> int:
+    """The ``{version}`` of the path, which must name a saved version (not ``live``)."""
     version = _version_param(request.match_info["version"])
     if version is None:
-        raise NotFound("restore needs a saved version, not 'live'")
-    before = await request.app[DOCUMENTS].restore(name, version)
+        raise NotFound("this needs a saved version, not 'live'")
+    return version
+
+
+@document_route(Role.admin)
+async def restore_version(request: web.Request) -> web.Response:
+    version = _saved_version(request)
+    before = await request.app[DOCUMENTS].restore(request.match_info["name"], version)
     return web.json_response({"restored": version, "saved_before": before})
 
 
 @document_route(Role.admin)
 async def delete_version(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    version = _version_param(request.match_info["version"])
-    if version is None:
-        raise NotFound("'live' is not a saved version")
-    await request.app[DOCUMENTS].delete_version(name, version)
+    version = _saved_version(request)
+    await request.app[DOCUMENTS].delete_version(request.match_info["name"], version)
     return web.json_response({"deleted": version})
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from pycrdt import Doc, Text, get_state, get_update
 
@@ -21,8 +20,9 @@ from .connection import Connection
 from .contract import CONTENT_TEXT, CloseCode
 from .integrate import apply_updates
 from .jobs import TextEdit
+from .panics import CrdtFailures
 from .presence import Presence, PresenceLimits
-from .store import Store
+from .storage import AckCallback, Store
 from .updates import EMPTY_UPDATE, UpdateSummary, check_state_vector, check_update
 
 log = logging.getLogger("tandem.room")
@@ -30,21 +30,10 @@ log = logging.getLogger("tandem.room")
 # A state vector with no clients: the joiner has nothing yet.
 _EMPTY_STATE_VECTOR = b"\x00"
 
-# pycrdt (Rust) panics surface as pyo3's PanicException, a BaseException: catch those too,
-# but never swallow the interpreter's own control-flow exceptions.
-_CONTROL_FLOW = (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError)
-
-
-T = TypeVar("T")
-
-
-def _crdt_call(what: str, fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except _CONTROL_FLOW:
-        raise
-    except BaseException as exc:
-        raise p.ProtocolError(f"{what}: {exc}", CloseCode.invalidPayload) from exc
+# What pycrdt raises (or panics with) for a client's input: that client is closed with 1007.
+_UNDECODABLE = CrdtFailures(
+    lambda exc: p.ProtocolError(f"pycrdt cannot read it: {exc}", CloseCode.invalidPayload)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,18 +110,14 @@ class Room:
     def doc(self) -> Doc:
         """The document, integrated from the stored snapshot on first use."""
         if self._snapshot is not None:
-            snapshot = self._snapshot
-            try:
-                self._doc.apply_update(snapshot)
-            except _CONTROL_FLOW:
-                raise
-            except BaseException as exc:  # a damaged row: the client is not to blame
-                log.error("cannot integrate the stored snapshot of %r: %s", self.name, exc)
-                raise p.ProtocolError(
-                    "document could not be loaded", CloseCode.serverError
-                ) from exc
+            with CrdtFailures(self._damaged):  # a damaged row: the client is not to blame
+                self._doc.apply_update(self._snapshot)
             self._snapshot = None
         return self._doc
+
+    def _damaged(self, exc: BaseException) -> p.ProtocolError:
+        log.error("cannot integrate the stored snapshot of %r: %s", self.name, exc)
+        return p.ProtocolError("document could not be loaded", CloseCode.serverError)
 
     def state_vector(self) -> bytes:
         return self._snapshot_state if self._snapshot is not None else self._doc.get_state()
@@ -167,13 +152,16 @@ class Room:
         message = p.decode_message(frame)
         match message:
             case p.SyncStep1(state_vector):
-                if self._tombstone and self._holds_deleted(check_state_vector(state_vector)):
+                # Read strictly too: yrs would wrap a clock past 2^32 and answer wrongly.
+                clocks = check_state_vector(state_vector)
+                if self._tombstone and self._holds_deleted(clocks):
                     raise DocumentDeleted()
                 if self._snapshot is not None and state_vector == _EMPTY_STATE_VECTOR:
                     conn.send(p.encode_sync_step2(self._snapshot))
                     return
                 doc = self.doc
-                diff = _crdt_call("bad state vector", lambda: doc.get_update(state_vector))
+                with _UNDECODABLE:
+                    diff = doc.get_update(state_vector)
                 conn.send(p.encode_sync_step2(diff))
             case p.SyncStep2(update) | p.SyncUpdate(update):
                 self._apply(conn, update)
@@ -188,6 +176,7 @@ class Room:
                 raise p.ProtocolError(f"unexpected client message {type(message).__name__}")
 
     def _apply(self, conn: Connection, update: bytes) -> None:
+        """A client's update: read strictly, checked, applied, then down the spine."""
         # Nothing touches the document before the update passed the strict reading (1007).
         summary = check_update(update)
         if self._tombstone and self._touches_deleted(summary):
@@ -195,38 +184,57 @@ class Room:
         if conn.read_only:
             # Every y-websocket client answers our step 1 with a step 2, often empty or holding
             # only what we have: that is no edit, and needs no "permission denied".
-            if not conn.told_read_only and self._adds_structs(summary):
-                conn.told_read_only = True
-                conn.send(p.encode_permission_denied("read-only: edits are not applied"))
+            if self._adds_structs(summary):
+                conn.deny_edits("read-only: edits are not applied")
             return
         metrics.TRAFFIC.updates_in += 1
-        empty = update == EMPTY_UPDATE
-        too_many_pending = False
-        if not empty:
-            if len(self._pending) >= self.limits.max_pending_updates and self._would_wait(summary):
-                # Refused before it touches anything: at the cap, an update that would wait
-                # too is neither applied, stored nor relayed.
-                raise p.ProtocolError(
-                    "too many updates waiting for missing dependencies",
-                    CloseCode.policyViolation,
-                )
-            doc = self.doc
-            # One transaction for the edit and the state vector read after it (a pycrdt
-            # transaction per call is a measurable share of the per-edit cost).
-            with doc.transaction():
-                _crdt_call("undecodable update", lambda: doc.apply_update(update))
-                known = doc.get_state()
-            too_many_pending = self._track_pending(update, known)
-        conn.updates_received += 1
-        seq = conn.updates_received
-        if not empty:
-            self._broadcast(p.encode_sync_update(update), exclude=conn)
-            self._edited()
-        self.store.append(self.name, None if empty else update, lambda: conn.acknowledge(seq))
+        seq = conn.count_update()
+        if update == EMPTY_UPDATE:
+            # Nothing to apply or relay; acknowledged like any other, in order.
+            self.store.append(self.name, None, lambda: conn.acknowledge(seq))
+            return
+        if len(self._pending) >= self.limits.max_pending_updates and self._would_wait(summary):
+            # Refused before it touches anything: at the cap, an update that would wait too
+            # is neither applied, stored nor relayed.
+            raise p.ProtocolError(
+                "too many updates waiting for missing dependencies", CloseCode.policyViolation
+            )
+        doc = self.doc
+        # One transaction for the edit and the state vector read after it (a pycrdt
+        # transaction per call is a measurable share of the per-edit cost).
+        with doc.transaction():
+            with _UNDECODABLE:
+                doc.apply_update(update)
+            known = doc.get_state()
+        too_many_pending = self._track_pending(update, known)
+        self._changed(update, conn, lambda: conn.acknowledge(seq))
         if too_many_pending:
             raise p.ProtocolError(
                 "too many updates waiting for missing dependencies", CloseCode.policyViolation
             )
+
+    def _changed(
+        self,
+        update: bytes,
+        sender: Connection | None,
+        on_commit: AckCallback | None = None,
+        *,
+        store: bool = True,
+    ) -> None:
+        """The spine: every change to the document, whoever made it, once it is in the Doc —
+        relayed to every peer but its ``sender`` (None: the server, so everyone), appended to
+        the store (``on_commit`` runs once it is durable: the sender's "saved" ack) unless it is
+        stored already (``store`` False: a change another instance committed), and the room
+        marked edited. Relaying before the commit is safe: a change is only acked after it."""
+        frame = p.encode_sync_update(update)
+        for peer in self.peers:
+            if peer is not sender:
+                peer.send(frame)
+        if store:
+            self.store.append(self.name, update, on_commit)
+        self.last_edit_at = time.monotonic()
+        self.dirty = True
+        self.written = True
 
     # --- what an update holds, against what the document holds -----------------------------
 
@@ -280,11 +288,6 @@ class Room:
         self._pending.append(update)
         return len(self._pending) > self.limits.max_pending_updates
 
-    def _edited(self) -> None:
-        self.last_edit_at = time.monotonic()
-        self.dirty = True
-        self.written = True
-
     def edit_text(self, edits: Iterable[TextEdit]) -> bool:
         """Apply ``edits`` (UTF-8 byte ranges of ``content``, last first: see
         :func:`server.jobs.text_edits`) as one forward edit every peer receives. Never
@@ -305,10 +308,8 @@ class Room:
         finally:
             self.doc.unobserve(subscription)
         for update in produced:
-            self._broadcast(p.encode_sync_update(update), exclude=None)
-            self.store.append(self.name, update)
-        self._edited()
-        return True
+            self._changed(update, None)
+        return bool(produced)
 
     def _awareness(self, conn: Connection, update: bytes, frame: bytes) -> None:
         entries = p.decode_awareness_update(update)

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .contract import CloseCode
 from .limits import RateLimits
+from .panics import CrdtFailures
 from .room import Room, RoomLimits
-from .store import Store
+from .storage import Store
 
 log = logging.getLogger("tandem.rooms")
 
@@ -25,6 +26,42 @@ class RoomsFull(RuntimeError):
 
 class TooManyNewRooms(RuntimeError):
     """This address loads new documents faster than allowed; try again later."""
+
+
+async def load_room(store: Store, name: str, limits: RoomLimits | None = None) -> Room:
+    """A room holding what the store has of ``name``; raises RoomLoadError (nothing else) if
+    that cannot be read, so a damaged document is refused, never replaced by an empty one."""
+
+    def refused(exc: BaseException) -> RoomLoadError:
+        log.error("cannot load document %r: %s", name, exc)
+        return RoomLoadError(f"document {name!r} could not be loaded")
+
+    room = Room(name, store, limits)
+    with CrdtFailures(refused):
+        stored = await store.load_document(name)
+        room.load(stored.updates, stored.snapshot_state, stored.tombstone)
+    return room
+
+
+class DetachedRooms:
+    """Rooms for the CLI, with no server: each acquired room is loaded from the store and
+    belongs to nobody else; nothing is kept."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, name: str) -> Room | None:
+        return None
+
+    async def acquire(self, name: str, address: str | None = None) -> Room:
+        return await load_room(self.store, name)
+
+    def release(self, room: Room) -> None:
+        return None
+
+    @contextlib.asynccontextmanager
+    async def deleting(self, name: str) -> AsyncIterator[Room | None]:
+        yield None
 
 
 class Rooms:
@@ -103,16 +140,7 @@ class Rooms:
         return room
 
     async def _load(self, name: str) -> Room:
-        room = Room(name, self.store, self.limits)
-        try:
-            stored = await self.store.load_document(name)
-            room.load(stored.updates, stored.snapshot_state, stored.tombstone)
-        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # pycrdt panics are BaseExceptions
-            log.error("cannot load document %r: %s", name, exc)
-            raise RoomLoadError(f"document {name!r} could not be loaded") from exc
-        return room
+        return await load_room(self.store, name, self.limits)
 
     def release(self, room: Room) -> None:
         """A peer left. A room nobody wrote to goes at once (it holds nothing the store does

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from aiohttp import hdrs, web
 
 from .appkeys import SETTINGS
-from .http_api import Handler, json_error
+from .handlers import Handler, json_error
 
 log = logging.getLogger("tandem.security")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .store import VersionInfo
+from .storage import VersionInfo
 
 HOUR = 3600.0
 DAY = 24 * HOUR

@@ -11,9 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from .serverproc import ServerProcess
-
-DATA = Path(__file__).resolve().parent / "data"
+from testkit.serverproc import ServerProcess
 
 
 @pytest.fixture
@@ -22,8 +20,14 @@ def server_factory(tmp_path: Path) -> Iterator[type[ServerProcess]]:
     started: list[ServerProcess] = []
 
     class Factory(ServerProcess):
-        def __init__(self, db: Path | None = None, *args: str, port: int = 0) -> None:
-            super().__init__(db or tmp_path / "tandem.db", *args, port=port)
+        def __init__(
+            self,
+            db: Path | None = None,
+            *args: str,
+            port: int = 0,
+            env: dict[str, str] | None = None,
+        ) -> None:
+            super().__init__(db or tmp_path / "tandem.db", *args, port=port, env=env)
             started.append(self)
 
     yield Factory

@@ -18,6 +18,8 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
+from testkit.traces import SVELTE, load_trace
+
 from .browser import (
     KEPT_ON_DEVICE,
     SAVED,
@@ -39,7 +41,6 @@ from .browser import (
 )
 from .conftest import ServerProcess, unique
 from .nodeclient import node_harness
-from .traces import SVELTE, load_trace
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.crash import run_cycles, summarise
+from testkit.crashloop import run_cycles, summarise
 
 pytestmark = pytest.mark.crash
 

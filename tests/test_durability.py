@@ -16,12 +16,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bench.yclient import YClient
 from server.contract import CloseCode
+from server.storage.sqlite import FAULT_FILE_VARIABLE
+from testkit.serverproc import REPO_ROOT, ServerProcess
+from testkit.yclient import YClient
 
 from .conftest import eventually
 from .nodeclient import NodeHarness, node_harness
-from .serverproc import REPO_ROOT, ServerProcess
 
 
 @pytest.fixture
@@ -117,6 +118,18 @@ async def test_a_full_disk_delays_acks_but_loses_nothing(
         http,
         break_disk=lambda: filler.append(fill(small_disk)),
         mend_disk=lambda: filler[0].unlink(),
+    )
+
+
+async def test_failing_writes_delay_acks_but_lose_nothing(
+    tmp_path: Path, server_factory: type[ServerProcess], http: aiohttp.ClientSession
+) -> None:
+    """The same, on every machine: the store's writes fail while a fault file exists (the
+    server's test hook), through the same commit, retry and health paths as a full disk."""
+    fault = tmp_path / "disk-is-full"
+    srv = server_factory(tmp_path / "tandem.db", env={FAULT_FILE_VARIABLE: str(fault)}).start()
+    await check_fault_then_recovery(
+        srv, http, break_disk=fault.touch, mend_disk=lambda: fault.unlink()
     )
 
 

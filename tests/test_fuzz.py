@@ -10,9 +10,10 @@ import aiohttp
 import pytest
 from pycrdt import Doc, Text
 
-from bench.yclient import YClient
 from server import protocol as p
 from server.contract import CloseCode
+from server.updates import check_state_vector, check_update
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess
 from .test_durability import rss_bytes
@@ -23,7 +24,25 @@ FRAMES = 10_000
 WORKERS = 8
 MAX_MESSAGE = 64 * 1024
 ROOM = "fuzzed"
-KNOWN_CODES = {int(code) for code in CloseCode} | {1000}
+MALFORMED, INVALID, POLICY = (
+    CloseCode.protocolError,
+    CloseCode.invalidPayload,
+    CloseCode.policyViolation,
+)
+# What each kind of frame may get: its close codes, and None if it may also be taken as it is
+# (a truncation or a flip can leave a valid frame).
+EXPECTED: dict[str, set[int | None]] = {
+    "truncated": {MALFORMED, INVALID, None},
+    "flipped": {MALFORMED, INVALID, POLICY, None},
+    "length past the data": {MALFORMED},
+    "noise": {MALFORMED, INVALID, POLICY, None},
+    "unknown message type": {MALFORMED},
+    "text frame": {CloseCode.unsupportedData},
+    "oversize": {CloseCode.messageTooBig},
+    "awareness bomb": {MALFORMED, INVALID, POLICY, CloseCode.messageTooBig, None},
+    "random update": {INVALID},
+    "intact": {None},
+}
 
 
 def seed_frames() -> list[bytes]:
@@ -45,34 +64,44 @@ def seed_frames() -> list[bytes]:
     ]
 
 
-def mutate(rng: random.Random, seeds: list[bytes]) -> bytes | str:
+def mutate(rng: random.Random, seeds: list[bytes]) -> tuple[str, bytes | str]:
+    """One hostile frame and its kind (see EXPECTED)."""
     frame = bytearray(rng.choice(seeds))
     kind = rng.randrange(10)
-    if kind == 0:  # truncated
-        return bytes(frame[: rng.randrange(len(frame))])
-    if kind == 1:  # flipped bytes
+    if kind == 0:
+        return "truncated", bytes(frame[: rng.randrange(len(frame))])
+    if kind == 1:
         for _ in range(rng.randint(1, 4)):
             frame[rng.randrange(len(frame))] = rng.randrange(256)
-        return bytes(frame)
-    if kind == 2:  # a length far beyond the data
-        return bytes([0, 2]) + p.write_var_uint(rng.choice([2**20, 2**40, 2**52])) + b"abc"
-    if kind == 3:  # noise
-        return rng.randbytes(rng.randint(1, 300))
-    if kind == 4:  # a message type nobody knows
-        return p.write_var_uint(rng.randint(4, 300)) + rng.randbytes(rng.randint(0, 20))
-    if kind == 5:  # text frame
-        return "not binary"
-    if kind == 6:  # oversize
-        return p.encode_sync_update(b"\x00" * (MAX_MESSAGE + rng.randint(1, 1000)))
-    if kind == 7:  # awareness bombs: deep nesting, invalid JSON, huge states, lying counts
+        return "flipped", bytes(frame)
+    if kind == 2:
+        length = p.write_var_uint(rng.choice([2**20, 2**40, 2**52]))
+        return "length past the data", bytes([0, 2]) + length + b"abc"
+    if kind == 3:
+        return "noise", rng.randbytes(rng.randint(1, 300))
+    if kind == 4:
+        return "unknown message type", p.write_var_uint(rng.choice([4, 5, 100, 102, 300]))
+    if kind == 5:
+        return "text frame", "not binary"
+    if kind == 6:
+        return "oversize", p.encode_sync_update(b"\x00" * (MAX_MESSAGE + rng.randint(1, 1000)))
+    if kind == 7:  # deep nesting, invalid JSON, huge states, lying counts
         state = rng.choice(["[" * 20_000 + "]" * 20_000, "{not json", "x" * 70_000, '"ok"'])
         body = p.encode_awareness_update([p.AwarenessEntry(rng.randrange(2**32), 1, state)])
         if rng.random() < 0.3:
             body = p.write_var_uint(10**6) + body[1:]
-        return p.encode_awareness(body)
-    if kind == 8:  # a random update body
-        return p.encode_sync_update(rng.randbytes(rng.randint(1, 80)))
-    return bytes(frame)  # an intact frame now and then
+        return "awareness bomb", p.encode_awareness(body)
+    if kind == 8:
+        while True:  # random bytes that the strict reading refuses (nearly all of them)
+            body = rng.randbytes(rng.randint(1, 80))
+            try:
+                check_update(body)
+            except p.ProtocolError:
+                return "random update", p.encode_sync_update(body)
+    return "intact", bytes(frame)
+
+
+PROBE = p.encode_sync_step1(b"\x00")
 
 
 async def hostile(
@@ -81,32 +110,60 @@ async def hostile(
     rng: random.Random,
     seeds: list[bytes],
     budget: list[int],
-    codes: list[int],
+    outcomes: list[tuple[str, int | None]],
 ) -> None:
-    """Send mutated frames, reconnecting whenever the server hangs up; record its close codes."""
+    """Send mutated frames, reconnecting whenever the server hangs up; record what each kind
+    got. After each frame a sync step 1 probes the server: its step 2 means the frame was taken;
+    a close before it is that frame's verdict (frames are handled in order)."""
     while budget[0] > 0:
         ws = await session.ws_connect(url, max_msg_size=0, autoclose=False)
         while budget[0] > 0:
             budget[0] -= 1
-            frame = mutate(rng, seeds)
+            kind, frame = mutate(rng, seeds)
             try:
                 if isinstance(frame, str):
                     await ws.send_str(frame)
                 else:
                     await ws.send_bytes(frame)
-                timeout = 0.01  # let the server answer (or close) before the next frame
+                await ws.send_bytes(PROBE)
             except ConnectionError:
-                timeout = 5.0  # the server closed while we wrote: its close frame is queued
-            try:
-                msg = await ws.receive(timeout=timeout)
-            except TimeoutError:
-                continue
-            if msg.type is aiohttp.WSMsgType.CLOSE:
-                codes.append(int(msg.data))  # the code the server sent
-                break
-            if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                pass  # the server closed while we wrote: its close frame is queued
+            verdict = await _verdict(ws, 1 + _answered(frame))
+            outcomes.append((kind, verdict))
+            if verdict is not None:
                 break
         await ws.close()
+
+
+def _answered(frame: bytes | str) -> bool:
+    """Whether the frame itself is a sync step 1 the server answers with a step 2."""
+    if isinstance(frame, str):
+        return False
+    try:
+        message = p.decode_message(frame)
+        if isinstance(message, p.SyncStep1):
+            check_state_vector(message.state_vector)
+            return True
+    except p.ProtocolError:
+        pass  # refused: the server closes instead of answering
+    return False
+
+
+async def _verdict(ws: aiohttp.ClientWebSocketResponse, answers: int) -> int | None:
+    """None once the probe's step 2 (and any the frame itself asked for) arrived; the close
+    code if the server closes first."""
+    while True:
+        msg = await ws.receive(timeout=60)
+        if msg.type is aiohttp.WSMsgType.CLOSE:
+            return int(msg.data)
+        if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+            return ws.close_code or CloseCode.serverError
+        if msg.type is aiohttp.WSMsgType.BINARY and isinstance(
+            p.decode_message(msg.data), p.SyncStep2
+        ):
+            answers -= 1
+            if answers == 0:
+                return None
 
 
 async def test_hostile_frames_never_hurt_the_server_or_an_honest_editor(
@@ -121,7 +178,7 @@ async def test_hostile_frames_never_hurt_the_server_or_an_honest_editor(
         honest = await YClient(session, srv.ws_url, ROOM).connect()
         rss_start = rss_bytes(srv.proc.pid)  # type: ignore[union-attr]
         budget = [FRAMES]
-        codes: list[int] = []
+        outcomes: list[tuple[str, int | None]] = []
         attackers = [
             asyncio.create_task(
                 hostile(
@@ -130,7 +187,7 @@ async def test_hostile_frames_never_hurt_the_server_or_an_honest_editor(
                     random.Random(rng.random()),
                     seeds,
                     budget,
-                    codes,
+                    outcomes,
                 )
             )
             for _ in range(WORKERS)
@@ -145,9 +202,12 @@ async def test_hostile_frames_never_hurt_the_server_or_an_honest_editor(
 
         assert srv.proc.poll() is None, "the server died"  # type: ignore[union-attr]
         assert budget[0] <= 0
-        assert codes and set(codes) <= KNOWN_CODES, sorted(set(codes) - KNOWN_CODES)
-        closed = f"{len(codes)} hostile sockets closed with {sorted(set(codes))}"
-        print(f"fuzz: {FRAMES} frames, {closed}")
+        wrong = [(kind, code) for kind, code in outcomes if code not in EXPECTED[kind]]
+        assert not wrong, sorted({(kind, str(code)) for kind, code in wrong})
+        seen = {kind: sorted({str(code) for k, code in outcomes if k == kind}) for kind in EXPECTED}
+        assert all(seen.values()), seen  # every kind was sent
+        closes = sum(code is not None for _kind, code in outcomes)
+        print(f"fuzz: {len(outcomes)} frames, {closes} hostile sockets closed; by kind: {seen}")
         grown = rss_bytes(srv.proc.pid) - rss_start  # type: ignore[union-attr]
         assert grown < 150 * 1024 * 1024, f"RSS grew {grown / 2**20:.0f} MiB"
 

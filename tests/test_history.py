@@ -14,14 +14,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bench.yclient import YClient
-from server.store import VersionInfo
+from server.storage import VersionInfo
 from server.versioning import DAY, HOUR, versions_to_drop
+from testkit.serverproc import REPO_ROOT
+from testkit.traces import SVELTE, load_trace
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess, eventually, unique
 from .nodeclient import NodeHarness, node_harness
-from .serverproc import REPO_ROOT
-from .traces import SVELTE, load_trace
 
 
 @pytest.fixture

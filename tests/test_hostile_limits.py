@@ -16,14 +16,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bench.yclient import YClient
 from server import protocol as p
 from server.auth import Role, mint
 from server.contract import CloseCode
+from testkit.serverproc import REPO_ROOT
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess, eventually, unique
 from .nodeclient import NodeHarness, node_harness
-from .serverproc import REPO_ROOT
 from .test_durability import rss_bytes
 from .wsframes import close_code, connect, next_message
 
@@ -366,7 +366,7 @@ async def test_a_socket_is_closed_with_4401_when_its_token_expires(
     client = await YClient(http, srv.ws_url, name, token=brief).connect()
     await client.append("before expiry")
     await client.wait_acked()
-    await asyncio.wait_for(client._reader, 60)
+    await asyncio.wait_for(client._reader, 60)  # until the server closes it
     assert client.close_code == CloseCode.unauthorized
     # A fresh token still reads what was written before.
     fresh = mint(SECRET, name, Role.read, 3600)

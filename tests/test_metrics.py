@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.yclient import YClient
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess, unique
 from .wsframes import close_code

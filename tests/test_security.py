@@ -11,13 +11,13 @@ import aiohttp
 import pytest
 from pycrdt import Doc, Text
 
-from bench.yclient import YClient
 from server import protocol as p
 from server.auth import Role, mint
 from server.contract import CloseCode
+from testkit.serverproc import REPO_ROOT
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess, eventually, unique
-from .serverproc import REPO_ROOT
 from .wsframes import close_code, connect, next_message, text_update
 
 SECRET = "test-secret-that-is-long-enough-for-hs256"
@@ -89,33 +89,53 @@ async def test_read_only_connections_see_everything_but_never_change_the_documen
     async with http.get(export, headers=bearer(token(name, "read"))) as resp:
         before = await resp.read()
 
-    viewer = await connect(http, locked, name, f"?token={token(name, 'read')}")
+    # Another editor in the room: it must never receive anything of the viewer's.
+    other = await connect(http, locked, name, f"?token={token(name)}")
+    # The viewer asks for acks like the editor does: it must never get one.
+    viewer = await connect(http, locked, name, f"?token={token(name, 'read')}&ack=1")
+    heard: list[object] = []
+
+    async def viewer_hears(kind: type) -> object:
+        while True:
+            message = await next_message(viewer)
+            heard.append(message)
+            if isinstance(message, kind):
+                return message
+
     await viewer.send_bytes(p.encode_sync_step1(b"\x00"))
-    reply = await next_message(viewer, p.SyncStep2)
+    reply = await viewer_hears(p.SyncStep2)
     seen = Doc()
     seen.apply_update(reply.update)  # type: ignore[attr-defined]
     assert str(seen.get("content", type=Text)) == "the original text"
     # Its edits are refused, and it is told once.
     await viewer.send_bytes(p.encode_sync_update(text_update("vandalism")))
     await viewer.send_bytes(p.encode_sync_step2(text_update("more vandalism")))
-    denied = await next_message(viewer, p.AuthMessageIn)
+    denied = await viewer_hears(p.AuthMessageIn)
     assert denied.kind == 0  # type: ignore[attr-defined]
     # Its presence is relayed: it shows as a viewer.
     viewer_state = p.AwarenessEntry(777, 1, '{"user":{"name":"Viewer"}}')
     await viewer.send_bytes(p.encode_awareness(p.encode_awareness_update([viewer_state])))
     # And it keeps receiving live edits.
     await writer.append(" and more")
-    live = await next_message(viewer, p.SyncUpdate)
+    live = await viewer_hears(p.SyncUpdate)
     seen.apply_update(live.update)  # type: ignore[attr-defined]
     assert str(seen.get("content", type=Text)) == "the original text and more"
     await writer.wait_acked()
     # No second permission-denied: the next frames are not auth messages.
     await viewer.send_bytes(p.encode_sync_update(text_update("again")))
     await viewer.send_bytes(p.encode_sync_step1(b"\x00"))
-    extra = []
-    while not extra or not isinstance(extra[-1], p.SyncStep2):
-        extra.append(await next_message(viewer))
-    assert not any(isinstance(m, p.AuthMessageIn) for m in extra)
+    mark = len(heard)
+    await viewer_hears(p.SyncStep2)
+    assert not any(isinstance(m, p.AuthMessageIn) for m in heard[mark:])
+    assert not any(isinstance(m, p.Saved) for m in heard), "a read-only connection got an ack"
+    # The other editor got the writer's edit, the viewer's presence, and nothing else of it.
+    for_other: list[object] = []
+    while not any(isinstance(m, p.SyncUpdate) for m in for_other):
+        for_other.append(await next_message(other))
+    for message in for_other:
+        if isinstance(message, p.SyncUpdate):
+            assert b"vandalism" not in message.update and b"again" not in message.update
+    await other.close()
     async with http.get(export, headers=bearer(token(name, "read"))) as resp:
         after = await resp.read()
     reference = Doc()

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from pycrdt import Doc, Text
 
-from server.store import MAX_BATCH_APPENDS, SCHEMA_VERSION, Store, StoreError
-
-from .traces import load_trace, trace_updates
+from server.storage import StoreError
+from server.storage.sqlite import SQLiteStore as Store
+from server.storage.sqlite_schema import SCHEMA_VERSION
+from server.storage.writer import MAX_BATCH_APPENDS
+from testkit.traces import load_trace, trace_updates
 
 
 def doc_from(updates: list[bytes]) -> Doc:
@@ -327,8 +329,16 @@ async def test_a_database_from_a_newer_server_is_refused(tmp_path: Path) -> None
         await Store.open(db)
 
 
-async def test_wal_mode_and_synchronous_setting_are_applied(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "t.db", synchronous="NORMAL")
-    await store.close()
+@pytest.mark.parametrize(("setting", "value"), [("FULL", 2), ("NORMAL", 1)])
+async def test_wal_mode_and_synchronous_setting_are_applied(
+    tmp_path: Path, setting: str, value: int
+) -> None:
+    store = await Store.open(tmp_path / "t.db", synchronous=setting)  # type: ignore[arg-type]
+    try:
+        # `synchronous` belongs to a connection, not to the file: ask the writer's own.
+        async with store._conn.execute("PRAGMA synchronous") as cur:
+            assert await cur.fetchone() == (value,)
+    finally:
+        await store.close()
     with sqlite3.connect(tmp_path / "t.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bench.yclient import YClient
 from server import protocol as p
 from server.auth import Role, mint
 from server.contract import CloseCode
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess, unique
 from .nodeclient import NodeHarness, node_harness

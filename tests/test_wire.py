@@ -1,11 +1,13 @@
 """The WebSocket contract, frame by frame, against a real server process.
 
-Frames are built by hand with the pure codec so each rule of DESIGN.md §3 is checked exactly.
+Frames are built by hand with the pure codec so each rule of the wire contract (README, "The
+WebSocket endpoint") is checked exactly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from urllib.parse import quote
 
 import aiohttp
@@ -13,12 +15,12 @@ import pytest
 from pycrdt import Doc, Text
 from yarl import URL
 
-from bench.yclient import YClient
 from server import protocol as p
 from server.contract import CloseCode
+from testkit.yclient import YClient
 
 from .conftest import ServerProcess, eventually, unique
-from .wsframes import TIMEOUT, close_code, connect, next_message, text_update
+from .wsframes import Typist, close_code, connect, next_message, text_update
 
 
 async def test_server_opens_with_step1_and_answers_an_empty_step2(
@@ -82,7 +84,11 @@ async def test_awareness_is_relayed_queried_and_removed_when_its_connection_clos
     name = unique("presence")
     alice = await connect(http, server, name)
     bob = await connect(http, server, name)
-    # The server itself is never a participant: a query on a fresh room gets no states.
+    # The server itself is never a participant: a query on a fresh room gets no states (the
+    # step 2 that answers the step 1 sent after it is the first thing bob hears).
+    await bob.send_bytes(p.encode_query_awareness())
+    await bob.send_bytes(p.encode_sync_step1(b"\x00"))
+    assert isinstance(await next_message(bob), p.SyncStep2)
     state = p.encode_awareness_update([p.AwarenessEntry(4242, 1, '{"user":{"name":"Alice"}}')])
     await alice.send_bytes(p.encode_awareness(state))
     relayed = await next_message(bob, p.AwarenessMessage)
@@ -107,15 +113,37 @@ async def test_awareness_is_relayed_queried_and_removed_when_its_connection_clos
     await carol.close()
 
 
-async def test_idle_clients_get_visible_keepalive_frames(
+async def test_only_clients_that_heard_nothing_for_the_interval_get_keepalive_frames(
     server: ServerProcess, http: aiohttp.ClientSession
 ) -> None:
-    # The module's server runs with --keepalive 2; a silent client must still hear frames.
-    ws = await connect(http, server, unique("idle"))
-    msg = await ws.receive(timeout=TIMEOUT)
-    assert msg.type is aiohttp.WSMsgType.BINARY
-    assert msg.data == p.KEEPALIVE_FRAME
-    await ws.close()
+    # The module's server runs with --keepalive 2: a silent client must still hear frames,
+    # and a client that hears edits more often than every 2 s needs none.
+    name = unique("busy")
+    idle = await connect(http, server, unique("idle"))
+    busy = await connect(http, server, name)
+    writer = await connect(http, server, name)
+    keepalives = {"idle": 0, "busy": 0}
+    edits = 0
+
+    async def count(label: str, ws: aiohttp.ClientWebSocketResponse) -> None:
+        nonlocal edits
+        async for msg in ws:
+            if msg.data == p.KEEPALIVE_FRAME:
+                keepalives[label] += 1
+            elif label == "busy":
+                edits += 1
+
+    readers = [asyncio.create_task(count("idle", idle)), asyncio.create_task(count("busy", busy))]
+    typist = Typist()
+    for i in range(20):  # 6 s of edits, one every 0.3 s: never 2 s of silence for "busy"
+        await writer.send_bytes(p.encode_sync_update(typist.append(f"{i}")))
+        await asyncio.sleep(0.3)
+    for ws in (idle, busy, writer):
+        await ws.close()
+    await asyncio.gather(*readers)
+    assert edits == 20
+    assert keepalives["busy"] == 0
+    assert keepalives["idle"] >= 2  # every interval, not once
 
 
 @pytest.mark.parametrize(
@@ -219,9 +247,14 @@ async def test_sigterm_closes_clients_with_1001_flushes_and_exits_0(
     server_factory: type[ServerProcess], http: aiohttp.ClientSession
 ) -> None:
     srv = server_factory().start()
-    ws = await connect(http, srv, "doc", "?ack=1")
-    await ws.send_bytes(p.encode_sync_update(text_update("kept")))
-    assert (await next_message(ws, p.Saved)).count == 1  # type: ignore[attr-defined]
+    ws = await connect(http, srv, "doc")  # no acks asked for: nothing waits for a commit
+    typist = Typist()
+    for i in range(200):
+        await ws.send_bytes(p.encode_sync_update(typist.append(f"{i},")))
+    # Answered after the 200 updates were applied (in order): they are queued for the store
+    # now, not necessarily committed. SIGTERM right away.
+    await ws.send_bytes(p.encode_sync_step1(b"\x00"))
+    await next_message(ws, p.SyncStep2)
     loop = asyncio.get_running_loop()
     exit_code = loop.run_in_executor(None, srv.stop)
     assert await close_code(ws) == CloseCode.goingAway
@@ -232,7 +265,7 @@ async def test_sigterm_closes_clients_with_1001_flushes_and_exits_0(
     reply = await next_message(again, p.SyncStep2)
     doc = Doc()
     doc.apply_update(reply.update)  # type: ignore[attr-defined]
-    assert str(doc.get("content", type=Text)) == "kept"
+    assert str(doc.get("content", type=Text)) == "".join(f"{i}," for i in range(200))
     await again.close()
 
 
@@ -251,6 +284,8 @@ async def test_a_cold_room_greets_with_its_state_and_takes_edits_on_the_whole_do
     expected_state = writer.doc.get_state()
     await writer.close()
     srv.stop()  # SIGTERM compacts the log to one row
+    with sqlite3.connect(srv.db) as db:
+        assert db.execute("SELECT COUNT(*) FROM updates WHERE doc = 'cold'").fetchone() == (1,)
     srv.start()
 
     ws = await http.ws_connect(f"{srv.ws_url}/cold")
@@ -299,6 +334,32 @@ async def test_empty_rooms_are_unloaded_after_the_grace_period(
     doc.apply_update(reply.update)  # type: ignore[attr-defined]
     assert str(doc.get("content", type=Text)) == "text 7"
     await ws.close()
+
+
+async def test_a_room_written_to_stays_loaded_for_its_grace_period(
+    server_factory: type[ServerProcess], http: aiohttp.ClientSession
+) -> None:
+    srv = server_factory(None, "--grace-period", "600").start()
+    written = await connect(http, srv, "written")
+    await written.send_bytes(p.encode_sync_update(text_update("stays")))
+    await written.close()
+    read = await connect(http, srv, "only-read")
+    await read.close()
+
+    async def loaded() -> int:
+        async with http.get(f"{srv.url}/healthz") as resp:
+            return int((await resp.json())["rooms_loaded"])
+
+    # Both leaves are processed once the room that was only read has gone (at once); the one
+    # written to is still there, for the 600 s of its grace period.
+    await eventually(lambda: _equals(loaded(), 1))
+    async with http.get(f"{srv.url}/api/docs/written") as resp:
+        assert (await resp.json())["connections"] == 0
+    assert await loaded() == 1
+
+
+async def _equals(value: object, expected: int) -> bool:
+    return await value == expected  # type: ignore[misc]
 
 
 async def _is_zero(value: object) -> bool:

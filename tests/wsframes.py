@@ -8,8 +8,7 @@ import aiohttp
 from pycrdt import Doc, Text
 
 from server import protocol as p
-
-from .serverproc import ServerProcess
+from testkit.serverproc import ServerProcess
 
 TIMEOUT = 60
 
@@ -44,6 +43,22 @@ def text_update(content: str) -> bytes:
     doc = Doc()
     doc.get("content", type=Text).insert(0, content)
     return doc.get_update()
+
+
+class Typist:
+    """One client's document: each ``append`` returns the update it makes, as an editor would
+    send it (one client id, clocks in sequence)."""
+
+    def __init__(self) -> None:
+        self.doc: Doc = Doc()
+        self.text = self.doc.get("content", type=Text)
+
+    def append(self, content: str) -> bytes:
+        made: list[bytes] = []
+        subscription = self.doc.observe(lambda event: made.append(event.update))
+        self.text += content
+        self.doc.unobserve(subscription)
+        return made[0]
 
 
 async def connect(

@@ -19,10 +19,13 @@ _LISTENING = re.compile(r"Tandem listening on (http://[^\s]+)")
 class ServerProcess:
     """``python -m server serve`` in a subprocess; restartable on the same database."""
 
-    def __init__(self, db: Path, *args: str, port: int = 0) -> None:
+    def __init__(
+        self, db: Path, *args: str, port: int = 0, env: dict[str, str] | None = None
+    ) -> None:
         self.db = db
         self.args = list(args)
         self.port = port
+        self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.log: list[str] = []
@@ -42,7 +45,7 @@ class ServerProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         found = threading.Event()
 

@@ -1,4 +1,4 @@
-"""Real editing traces (tests/data, CC BY 4.0, see its README) replayed into pycrdt updates."""
+"""Real editing traces (testkit/data, CC BY 4.0, see its README) replayed into pycrdt updates."""
 
 from __future__ import annotations
 

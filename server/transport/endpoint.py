@@ -1,4 +1,4 @@
-"""The WebSocket endpoint: the only module that touches aiohttp's WebSocket.
+"""The WebSocket endpoint: with the frame writer, the only code that touches aiohttp's WebSocket.
 
 It turns a socket into a :class:`Connection`, waits for the room to be loaded before it reads
 a single message, feeds frames to the room and closes with the contract's codes.
@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import time
 
 from aiohttp import WebSocketError, WSCloseCode, WSMsgType, web
 from aiohttp.abc import AbstractStreamWriter
 
-from . import metrics
-from .appkeys import AUTH, CONNECTIONS, ROOMS, SETTINGS
-from .auth import Forbidden, Role, Unauthorized
-from .config import Settings
-from .connection import Connection
-from .contract import ACK_QUERY_PARAM, CloseCode
-from .http_api import request_token
-from .limits import TokenBucket
-from .names import BadDocumentName, check_document_name
-from .protocol import KEEPALIVE_FRAME, ProtocolError
-from .room import Room
-from .rooms import RoomLoadError, Rooms, RoomsFull, TooManyNewRooms
+from .. import metrics
+from ..appkeys import ROOMS, SETTINGS
+from ..auth import Role
+from ..config import Settings
+from ..connection import Connection
+from ..contract import ACK_QUERY_PARAM, CloseCode
+from ..limits import TokenBucket
+from ..names import BadDocumentName, check_document_name
+from ..protocol import ProtocolError
+from ..room import Room
+from ..rooms import RoomLoadError, RoomsFull, TooManyNewRooms
+from .admission import admit, leave
+from .frame_writer import FrameWriter
 
 log = logging.getLogger("tandem.transport")
 
@@ -63,37 +63,22 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             raise web.HTTPBadRequest(text=f"bad document name: {exc}\n") from exc
         raise web.HTTPBadRequest(text="this endpoint speaks WebSocket (y-protocols) only\n")
 
-    # Refusals are sent as close codes after the upgrade: y-websocket clients treat 44xx as
-    # final and stop retrying, while an HTTP error would make them retry forever.
-    refusal: tuple[int, str] | None = None
-    grant = None
-    try:
-        check_document_name(name)
-        grant = request.app[AUTH].authorize(request_token(request), name, Role.read)
-    except BadDocumentName:
-        refusal = (CloseCode.badDocumentName, "bad document name")
-    except Unauthorized as exc:
-        refusal = (CloseCode.unauthorized, str(exc))
-    except Forbidden as exc:
-        refusal = (CloseCode.forbidden, str(exc))
-    address = request.remote or "?"
-    counter = request.app[CONNECTIONS]
-    if refusal is None and not counter.try_open(address):
-        refusal = (CloseCode.policyViolation, "too many connections from this address")
+    admission = admit(request, name)
     try:
         stream = await ws.prepare(request)
     except ConnectionError as exc:  # the client left during the handshake
-        log.info("%s left during the handshake: %s", address, exc)
-        if refusal is None:
-            counter.close(address)
+        log.info("%s left during the handshake: %s", admission.address, exc)
+        leave(request, admission)
         return ws
-    if refusal is not None:
-        log.info("refused %s for %r: %s", address, name, refusal[1])
-        await ws.close(code=refusal[0], message=refusal[1].encode()[:120])
+    if admission.refusal is not None:
+        code, reason = admission.refusal
+        log.info("refused %s for %r: %s", admission.address, name, reason)
+        await ws.close(code=code, message=reason.encode()[:120])
         return ws
+    grant = admission.grant
+    assert grant is not None
     metrics.CONNECTIONS.inc()
     try:
-        assert grant is not None
         await _serve(
             request,
             ws,
@@ -103,62 +88,9 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             expires_at=grant.expires_at,
         )
     finally:
-        counter.close(address)
+        leave(request, admission)
         metrics.CONNECTIONS.dec()
     return ws
-
-
-def _binary_frame_header(length: int) -> bytes:
-    """RFC 6455 header of one final, unmasked (server-to-client) binary frame."""
-    if length < 126:
-        return bytes((0x82, length))
-    if length < 65536:
-        return struct.pack("!BBH", 0x82, 126, length)
-    return struct.pack("!BBQ", 0x82, 127, length)
-
-
-class FrameWriter:
-    """The connection's :class:`FrameSink`: binary messages as WebSocket frames, many per
-    transport write.
-
-    aiohttp's ``send_bytes`` costs one ``transport.write`` (one ``send`` syscall) and one
-    await per frame; a reader of a busy room gets dozens of frames per event-loop turn, and
-    those writes were the largest share of the server's CPU under load. Flow control is the
-    transport's: ``blocked`` once its buffer passes the high-water mark, and aiohttp's
-    ``drain`` waits until it is back under the low-water mark.
-    """
-
-    def __init__(
-        self, request: web.Request, ws: web.WebSocketResponse, stream: AbstractStreamWriter
-    ) -> None:
-        self._request = request
-        self._ws = ws
-        self._stream = stream
-
-    def _transport(self) -> asyncio.Transport:
-        transport = self._request.transport
-        # Once aiohttp has sent a Close (or started to), no data frame may follow it.
-        if transport is None or transport.is_closing() or self._ws.closed:
-            raise ConnectionResetError("the connection is closed")
-        return transport
-
-    def write(self, messages: list[bytes]) -> None:
-        parts: list[bytes] = []
-        for message in messages:
-            parts.append(_binary_frame_header(len(message)))
-            parts.append(message)
-        self._transport().writelines(parts)
-
-    def blocked(self) -> bool:
-        transport = self._transport()
-        return transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
-
-    async def drain(self) -> None:
-        await self._stream.drain()
-        # aiohttp pauses on the same mark; should the two ever disagree, wait a little
-        # rather than let the sender spin on a full buffer without yielding.
-        if self.blocked():
-            await asyncio.sleep(0.05)
 
 
 async def _serve(
@@ -294,23 +226,3 @@ async def _linger(request: web.Request) -> None:
         if transport is None or transport.is_closing():
             return
         await asyncio.sleep(0.05)
-
-
-async def keepalive_loop(rooms: Rooms, interval: float) -> None:
-    """Send a no-op frame to every connection that has heard nothing for ``interval`` s."""
-    while True:
-        await asyncio.sleep(interval / 2)
-        stale = time.monotonic() - interval
-        for room in rooms.loaded():
-            for peer in room.peers:
-                if peer.last_sent < stale:
-                    peer.send(KEEPALIVE_FRAME)
-
-
-async def close_all(rooms: Rooms) -> None:
-    """Shutdown: tell every client to come back later (1001) and wait for the closes."""
-    peers = [peer for room in rooms.loaded() for peer in room.peers]
-    for peer in peers:
-        peer.close(CloseCode.goingAway, "server shutting down")
-    if peers:
-        await asyncio.wait([asyncio.ensure_future(peer.wait_closed()) for peer in peers], timeout=5)

@@ -1,0 +1,174 @@
+"""What the rooms, the HTTP API and the CLI need from a document store: the interface every
+backend implements (SQLite in :mod:`.sqlite`; PostgreSQL next), and the values it returns.
+
+The promise every backend keeps: an append's ``on_commit`` runs only once the append is
+durable, appends of one document are committed in the order they were made, a failed commit
+keeps its appends and retries (an append is never dropped), and a document that cannot be read
+raises :class:`StoreError` instead of looking empty.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+# Runs once an append is durable: the "saved" ack.
+AckCallback = Callable[[], None]
+
+
+class StoreError(RuntimeError):
+    """The store could not be read or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    name: str
+    size_bytes: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A document's log as committed: the snapshot first, then the tail."""
+
+    updates: list[bytes]
+    # The snapshot's state vector when the log is exactly one compacted snapshot.
+    snapshot_state: bytes | None = None
+    # The state vector of what was deleted under this name before, if anything was.
+    tombstone: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    id: int
+    created_at: float
+    label: str | None
+    size_bytes: int
+    auto: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewestVersion:
+    id: int
+    digest: bytes | None
+    auto: bool
+
+
+@dataclass(slots=True)
+class StoreHealth:
+    """What /healthz reports: whether commits succeed now, and since when they fail."""
+
+    ok: bool = True
+    error: str | None = None
+    failures: int = 0
+    since: float | None = None
+    last_commit_ms: float = 0.0
+    batches: int = 0
+    appended: int = 0
+    compactions: int = 0
+
+
+class Store(ABC):
+    """A document store: an update log per document (compacted into snapshots), versions and
+    tombstones, written through one group-commit writer."""
+
+    health: StoreHealth
+
+    # --- writes ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def append(self, doc: str, data: bytes | None, on_commit: AckCallback | None = None) -> None:
+        """Queue an update for ``doc``; ``on_commit`` runs once it is durable. ``data`` None
+        appends nothing but orders ``on_commit`` after every earlier append."""
+
+    @abstractmethod
+    async def flush(self) -> None:
+        """Wait until everything queued before this call is committed (through failures)."""
+
+    @property
+    @abstractmethod
+    def pending(self) -> int:
+        """Appends and writes queued and not yet committed."""
+
+    @abstractmethod
+    async def compact(self, doc: str) -> bool:
+        """Replace the document's log by one snapshot (plus what still waits for missing
+        dependencies), in one transaction; returns whether it compacted."""
+
+    @abstractmethod
+    async def compact_all(self) -> int:
+        """Compact every document with a tail (at shutdown); returns how many."""
+
+    @abstractmethod
+    async def delete_document(self, doc: str, tombstone: bytes | None = None) -> bool:
+        """Remove a document, its log and its versions in one transaction, leaving
+        ``tombstone`` (a state vector) in its place; returns whether it existed."""
+
+    @abstractmethod
+    async def save_version(
+        self,
+        doc: str,
+        state: bytes,
+        label: str | None = None,
+        auto: bool = False,
+        digest: bytes | None = None,
+    ) -> int:
+        """Keep ``state`` as a version; returns its id."""
+
+    @abstractmethod
+    async def name_version(self, doc: str, version_id: int, label: str | None) -> None:
+        """Make a version a named one (kept for good, counted against the cap)."""
+
+    @abstractmethod
+    async def delete_versions(self, doc: str, ids: Iterable[int]) -> int:
+        """Returns how many were deleted."""
+
+    @abstractmethod
+    async def backup(self, dest: Path | str) -> None:
+        """A consistent copy of the whole store, taken live."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Commit everything queued, then close."""
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def load_document(self, doc: str) -> StoredDocument:
+        """Every committed update of ``doc`` (snapshot first); raises StoreError."""
+
+    async def load(self, doc: str) -> list[bytes]:
+        return (await self.load_document(doc)).updates
+
+    @abstractmethod
+    async def tombstone(self, doc: str) -> bytes | None:
+        """The state vector of everything deleted under this name (None if nothing was)."""
+
+    @abstractmethod
+    async def list_documents(self) -> list[DocumentInfo]: ...
+
+    @abstractmethod
+    async def document(self, name: str) -> DocumentInfo | None: ...
+
+    @abstractmethod
+    async def list_versions(self, doc: str) -> list[VersionInfo]:
+        """Newest first."""
+
+    @abstractmethod
+    async def version(self, doc: str, version_id: int) -> tuple[VersionInfo, bytes] | None: ...
+
+    @abstractmethod
+    async def newest_version(self, doc: str) -> NewestVersion | None: ...
+
+    @abstractmethod
+    async def count_named_versions(self, doc: str) -> int: ...
+
+    @abstractmethod
+    async def log_length(self, doc: str) -> int:
+        """Rows in the document's log (1 once compacted)."""
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...

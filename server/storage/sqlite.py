@@ -1,0 +1,459 @@
+"""The SQLite backend: one file in WAL mode, one writer connection driven by the group-commit
+writer, one reader connection (under WAL it sees only committed transactions, never the writer's
+half-done one)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from ..config import Synchronous
+from .base import (
+    AckCallback,
+    DocumentInfo,
+    NewestVersion,
+    Store,
+    StoredDocument,
+    StoreError,
+    VersionInfo,
+)
+from .compaction import CompactionPolicy, Tail, compact_updates_with_state
+from .sqlite_schema import SCHEMA_VERSION, enable_incremental_vacuum, migrate, rollback
+from .versions_codec import pack, unpack
+from .writer import Append, GroupCommitWriter, WriteOp
+
+log = logging.getLogger("tandem.storage")
+
+# Reads map the file instead of a read() per page: a cold load of a large snapshot reads
+# hundreds of overflow pages.
+READ_MMAP_BYTES = 256 * 1024 * 1024
+# Documents whose tail counters are kept in memory (cleared and read again beyond that).
+_TAILS_CACHED = 10_000
+# The WAL file is cut back to this after a checkpoint (SQLite otherwise keeps its peak size).
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
+# Fault injection for the tests, on every machine (a full disk needs root to mount a small
+# tmpfs): while the file this variable names exists, every write fails as a full disk would.
+FAULT_FILE_VARIABLE = "TANDEM_TEST_WRITE_FAULT_FILE"
+
+
+class SQLiteStore(Store):
+    """The document store over one SQLite file."""
+
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        path: Path,
+        *,
+        policy: CompactionPolicy,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self._conn = conn
+        self._reader = reader
+        self.path = path
+        self.policy = policy
+        self._writer = GroupCommitWriter(
+            self._commit, self._transact, self._after_commit, retry_delay=retry_delay
+        )
+        self.health = self._writer.health
+        # Per document as committed (read once, then kept up to date by each commit: a SELECT
+        # per touched document per commit was most of the writer's CPU with many rooms).
+        self._tails: dict[str, Tail] = {}
+        # Set by a compaction: see whether the pages it freed are worth giving back.
+        self._vacuum_due = False
+        fault_file = os.environ.get(FAULT_FILE_VARIABLE)
+        self._fault_file = Path(fault_file) if fault_file else None
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        synchronous: Synchronous = "FULL",
+        compact_updates: int = 500,
+        compact_bytes: int = 1024 * 1024,
+        schema_version: int = SCHEMA_VERSION,
+        retry_delay: float = 0.5,
+    ) -> SQLiteStore:
+        """Open (creating if needed) and migrate the database, and start the writer.
+
+        ``schema_version`` below the current one exists for migration tests.
+        """
+        path = Path(path)
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError("synchronous must be FULL or NORMAL")
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except Exception as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        try:
+            await conn.execute("PRAGMA busy_timeout = 5000")
+            await enable_incremental_vacuum(conn)  # before WAL mode writes the file's header
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+            await conn.execute(f"PRAGMA synchronous = {synchronous}")
+            await migrate(conn, schema_version)
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            await reader.execute("PRAGMA busy_timeout = 5000")
+            await reader.execute(f"PRAGMA mmap_size = {READ_MMAP_BYTES}")
+        except Exception as exc:
+            await conn.close()
+            raise StoreError(f"cannot prepare database {path}: {exc}") from exc
+        store = cls(
+            conn,
+            reader,
+            path,
+            policy=CompactionPolicy(compact_updates, compact_bytes),
+            retry_delay=retry_delay,
+        )
+        store._writer.start()
+        return store
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._conn.close()
+        await self._reader.close()
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def append(self, doc: str, data: bytes | None, on_commit: AckCallback | None = None) -> None:
+        self._writer.append(doc, data, on_commit)
+
+    async def flush(self) -> None:
+        await self._writer.flush()
+
+    @property
+    def pending(self) -> int:
+        return self._writer.pending
+
+    def _check_fault(self) -> None:
+        if self._fault_file is not None and self._fault_file.exists():
+            raise sqlite3.OperationalError("database or disk is full (injected by the tests)")
+
+    async def _commit(self, batch: list[Append]) -> list[str]:
+        self._check_fault()
+        now = time.time()
+        rows = [(job.doc, job.data, now) for job in batch if job.data is not None]
+        per_doc: dict[str, list[int]] = {}
+        for job in batch:
+            if job.data is not None and job.doc is not None:
+                totals = per_doc.setdefault(job.doc, [0, 0])
+                totals[0] += 1
+                totals[1] += len(job.data)
+        conn = self._conn
+        # BEGIN IMMEDIATE takes the write lock up front, so even an empty batch (a flush)
+        # proves the file is writable.
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            if rows:
+                await conn.executemany(
+                    "INSERT INTO updates (doc, data, created_at) VALUES (?, ?, ?)", rows
+                )
+                await conn.executemany(
+                    """INSERT INTO documents
+                         (name, created_at, updated_at, size_bytes, tail_count, tail_bytes)
+                       VALUES (?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (name) DO UPDATE SET
+                         updated_at = excluded.updated_at,
+                         size_bytes = size_bytes + excluded.size_bytes,
+                         tail_count = tail_count + excluded.tail_count,
+                         tail_bytes = tail_bytes + excluded.tail_bytes""",
+                    [(doc, now, now, b, n, b) for doc, (n, b) in per_doc.items()],
+                )
+            await conn.execute("COMMIT")
+        except BaseException:
+            await rollback(conn)
+            raise
+        for doc, (count, size) in per_doc.items():
+            tail = self._tails.get(doc)
+            if tail is not None:
+                tail.grow(count, size)
+        return list(per_doc)
+
+    async def _transact(self, op: WriteOp) -> Any:
+        self._check_fault()
+        conn = self._conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = await op(conn)
+            await conn.execute("COMMIT")
+        except BaseException:
+            await rollback(conn)
+            raise
+        if self._vacuum_due:
+            self._vacuum_due = False
+            await self._vacuum()
+        return result
+
+    async def _vacuum(self) -> None:
+        """Give pages freed by compactions back to the file system once they are a quarter
+        of the file (below that, new appends reuse them)."""
+        conn = self._conn
+        try:
+            async with conn.execute("PRAGMA freelist_count") as cur:
+                free = int((await cur.fetchone() or (0,))[0])
+            async with conn.execute("PRAGMA page_count") as cur:
+                pages = int((await cur.fetchone() or (0,))[0])
+            if free and free * 4 >= pages:
+                # executescript steps the pragma to the end; execute() would free one page.
+                await conn.executescript("PRAGMA incremental_vacuum;")
+        except sqlite3.Error as exc:  # only space is at stake, never data
+            log.warning("could not give free pages back to the file system: %s", exc)
+
+    # --- compaction ----------------------------------------------------------------------------
+
+    async def _after_commit(self, touched: list[str]) -> None:
+        for doc in touched:
+            await self._maybe_compact(doc)
+
+    async def _maybe_compact(self, doc: str) -> None:
+        tail = self._tails.get(doc)
+        if tail is None:
+            if len(self._tails) >= _TAILS_CACHED:
+                self._tails.clear()
+            async with self._conn.execute(
+                "SELECT tail_count, tail_bytes, size_bytes FROM documents WHERE name = ?", (doc,)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return
+            tail = self._tails[doc] = Tail(int(row[0]), int(row[1]), int(row[2]))
+        if self.policy.due(tail):
+            try:  # in the writer's turn: no append of this document can slip in meanwhile
+                await self._transact(self._compact_op(doc))
+            except Exception as exc:
+                log.error("compaction of %r failed, log kept: %s", doc, exc)
+
+    async def compact(self, doc: str) -> bool:
+        return bool(await self._writer.submit(self._compact_op(doc)))
+
+    def _compact_op(self, doc: str) -> WriteOp:
+        async def op(conn: aiosqlite.Connection) -> bool:
+            # Read again from the table after this transaction, whatever its outcome.
+            size = self._tails.pop(doc, Tail()).size
+            async with conn.execute(
+                "SELECT id, data FROM updates WHERE doc = ? ORDER BY id", (doc,)
+            ) as cur:
+                rows = list(await cur.fetchall())
+            if len(rows) == 1:
+                # One row is compacted only to record its state vector (for cold joins).
+                async with conn.execute(
+                    "SELECT tail_count = 0 AND snapshot_state IS NOT NULL FROM documents "
+                    "WHERE name = ?",
+                    (doc,),
+                ) as cur:
+                    done = await cur.fetchone()
+                if done is None or done[0]:
+                    return False
+            elif not rows:
+                return False
+            try:
+                snapshot, state = compact_updates_with_state([data for _, data in rows])
+            except Exception as exc:  # a row pycrdt cannot merge: keep the log as it is
+                log.error("compaction of %r skipped, log kept as it is: %s", doc, exc)
+                # Not again after every commit: only once another tail's worth has come in.
+                self._tails[doc] = Tail(0, 0, size)
+                return False
+            # Insert first, then delete: a reader never sees the document without its rows.
+            now = time.time()
+            await conn.executemany(
+                "INSERT INTO updates (doc, data, created_at) VALUES (?, ?, ?)",
+                [(doc, part, now) for part in snapshot],
+            )
+            await conn.execute("DELETE FROM updates WHERE doc = ? AND id <= ?", (doc, rows[-1][0]))
+            await conn.execute(
+                "UPDATE documents SET size_bytes = ?, tail_count = 0, tail_bytes = 0, "
+                "snapshot_state = ? WHERE name = ?",
+                (sum(len(part) for part in snapshot), state if len(snapshot) == 1 else None, doc),
+            )
+            self.health.compactions += 1
+            self._vacuum_due = True
+            return True
+
+        return op
+
+    async def compact_all(self) -> int:
+        async with self._reader.execute(
+            "SELECT name FROM documents WHERE tail_count > 0 ORDER BY name"
+        ) as cur:
+            names = [row[0] for row in await cur.fetchall()]
+        done = 0
+        for name in names:
+            try:
+                done += await self.compact(name)
+            except Exception as exc:  # compaction is an optimisation: log and go on
+                log.error("compaction of %r failed: %s", name, exc)
+        return done
+
+    async def backup(self, dest: Path | str) -> None:
+        await self.flush()
+        target = await aiosqlite.connect(dest)
+        try:
+            await self._reader.backup(target)
+        finally:
+            await target.close()
+
+    # --- versions ------------------------------------------------------------------------------
+
+    async def save_version(
+        self,
+        doc: str,
+        state: bytes,
+        label: str | None = None,
+        auto: bool = False,
+        digest: bytes | None = None,
+    ) -> int:
+        """``digest``: what identifies the state (see :func:`server.jobs.state_digest`)."""
+        codec, packed = await pack(state)
+
+        async def op(conn: aiosqlite.Connection) -> int:
+            cur = await conn.execute(
+                "INSERT INTO versions "
+                "(doc, created_at, label, auto, data, codec, state_bytes, state_digest) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (doc, time.time(), label, int(auto), packed, codec, len(state), digest),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+        return int(await self._writer.submit(op))
+
+    async def name_version(self, doc: str, version_id: int, label: str | None) -> None:
+        async def op(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE versions SET auto = 0, label = COALESCE(?, label) WHERE doc = ? AND id = ?",
+                (label, doc, version_id),
+            )
+
+        await self._writer.submit(op)
+
+    async def delete_versions(self, doc: str, ids: Iterable[int]) -> int:
+        wanted = list(ids)
+        if not wanted:
+            return 0
+
+        async def op(conn: aiosqlite.Connection) -> int:
+            deleted = 0
+            for version_id in wanted:
+                cur = await conn.execute(
+                    "DELETE FROM versions WHERE doc = ? AND id = ?", (doc, version_id)
+                )
+                deleted += max(cur.rowcount, 0)
+            return deleted
+
+        return int(await self._writer.submit(op))
+
+    async def list_versions(self, doc: str) -> list[VersionInfo]:
+        async with self._reader.execute(
+            "SELECT id, created_at, label, COALESCE(state_bytes, LENGTH(data)), auto "
+            "FROM versions WHERE doc = ? "
+            "ORDER BY created_at DESC, id DESC",
+            (doc,),
+        ) as cur:
+            return [VersionInfo(r[0], r[1], r[2], r[3], bool(r[4])) for r in await cur.fetchall()]
+
+    async def version(self, doc: str, version_id: int) -> tuple[VersionInfo, bytes] | None:
+        async with self._reader.execute(
+            "SELECT id, created_at, label, COALESCE(state_bytes, LENGTH(data)), auto, data, "
+            "codec FROM versions WHERE doc = ? AND id = ?",
+            (doc, version_id),
+        ) as cur:
+            r = await cur.fetchone()
+        if r is None:
+            return None
+        data = await unpack(r[6], bytes(r[5]), f"version {version_id} of {doc!r}")
+        return VersionInfo(r[0], r[1], r[2], r[3], bool(r[4])), data
+
+    async def newest_version(self, doc: str) -> NewestVersion | None:
+        async with self._reader.execute(
+            "SELECT id, state_digest, auto FROM versions WHERE doc = ? "
+            "ORDER BY created_at DESC, id DESC LIMIT 1",
+            (doc,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return NewestVersion(row[0], None if row[1] is None else bytes(row[1]), bool(row[2]))
+
+    async def count_named_versions(self, doc: str) -> int:
+        async with self._reader.execute(
+            "SELECT COUNT(*) FROM versions WHERE doc = ? AND auto = 0", (doc,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    # --- documents -----------------------------------------------------------------------------
+
+    async def delete_document(self, doc: str, tombstone: bytes | None = None) -> bool:
+        async def op(conn: aiosqlite.Connection) -> bool:
+            self._tails.pop(doc, None)
+            cur = await conn.execute("DELETE FROM documents WHERE name = ?", (doc,))
+            existed = cur.rowcount > 0
+            await conn.execute("DELETE FROM updates WHERE doc = ?", (doc,))
+            await conn.execute("DELETE FROM versions WHERE doc = ?", (doc,))
+            if tombstone is not None:
+                await conn.execute(
+                    "INSERT INTO tombstones (name, deleted_at, state_vector) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET deleted_at = excluded.deleted_at, "
+                    "state_vector = excluded.state_vector",
+                    (doc, time.time(), tombstone),
+                )
+            return existed
+
+        return bool(await self._writer.submit(op))
+
+    async def load_document(self, doc: str) -> StoredDocument:
+        try:
+            async with self._reader.execute(
+                """SELECT u.data, CASE WHEN d.tail_count = 0 THEN d.snapshot_state END
+                   FROM updates u LEFT JOIN documents d ON d.name = u.doc
+                   WHERE u.doc = ? ORDER BY u.id""",
+                (doc,),
+            ) as cur:
+                rows = await cur.fetchall()
+            tombstone = await self.tombstone(doc)
+        except Exception as exc:
+            raise StoreError(f"cannot load {doc!r}: {exc}") from exc
+        updates = [bytes(row[0]) for row in rows]
+        state = rows[0][1] if len(rows) == 1 else None
+        return StoredDocument(updates, None if state is None else bytes(state), tombstone)
+
+    async def tombstone(self, doc: str) -> bytes | None:
+        async with self._reader.execute(
+            "SELECT state_vector FROM tombstones WHERE name = ?", (doc,)
+        ) as cur:
+            row = await cur.fetchone()
+        return bytes(row[0]) if row else None
+
+    async def list_documents(self) -> list[DocumentInfo]:
+        async with self._reader.execute(
+            "SELECT name, size_bytes, created_at, updated_at FROM documents ORDER BY name"
+        ) as cur:
+            return [DocumentInfo(*row) for row in await cur.fetchall()]
+
+    async def document(self, name: str) -> DocumentInfo | None:
+        async with self._reader.execute(
+            "SELECT name, size_bytes, created_at, updated_at FROM documents WHERE name = ?",
+            (name,),
+        ) as cur:
+            row = await cur.fetchone()
+        return DocumentInfo(*row) if row else None
+
+    async def log_length(self, doc: str) -> int:
+        async with self._reader.execute(
+            "SELECT COUNT(*) FROM updates WHERE doc = ?", (doc,)
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def schema_version(self) -> int:
+        async with self._reader.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0

@@ -1,0 +1,121 @@
+"""The SQLite schema: forward migrations under ``PRAGMA user_version``, and the switch to
+incremental auto-vacuum. Only the SQLite backend imports this."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import aiosqlite
+
+from .base import StoreError
+
+log = logging.getLogger("tandem.storage")
+
+# Forward migrations; PRAGMA user_version holds how many have been applied.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the update log.
+    (
+        """CREATE TABLE updates (
+            id INTEGER PRIMARY KEY,
+            doc TEXT NOT NULL,
+            data BLOB NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        "CREATE INDEX updates_doc_id ON updates (doc, id)",
+    ),
+    # 2: one row per document with what listing and compaction need, backfilled from the log.
+    (
+        """CREATE TABLE documents (
+            name TEXT PRIMARY KEY,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            size_bytes INTEGER NOT NULL DEFAULT 0,
+            tail_count INTEGER NOT NULL DEFAULT 0,
+            tail_bytes INTEGER NOT NULL DEFAULT 0
+        )""",
+        """INSERT INTO documents (name, created_at, updated_at, size_bytes, tail_count, tail_bytes)
+           SELECT doc, MIN(created_at), MAX(created_at), SUM(LENGTH(data)), COUNT(*),
+                  SUM(LENGTH(data))
+           FROM updates GROUP BY doc""",
+    ),
+    # 3: saved versions: full states, named (label) or automatic.
+    (
+        """CREATE TABLE versions (
+            id INTEGER PRIMARY KEY,
+            doc TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            label TEXT,
+            auto INTEGER NOT NULL DEFAULT 0,
+            data BLOB NOT NULL
+        )""",
+        "CREATE INDEX versions_doc ON versions (doc, created_at)",
+    ),
+    # 4: the state vector of the compacted snapshot, so a cold room need not decode it;
+    # versions stored compressed (codec), with the size of the state they hold.
+    (
+        "ALTER TABLE documents ADD COLUMN snapshot_state BLOB",
+        "ALTER TABLE versions ADD COLUMN codec TEXT NOT NULL DEFAULT 'none'",
+        "ALTER TABLE versions ADD COLUMN state_bytes INTEGER",
+    ),
+    # 5: what was deleted under a name (its state vector), so an old copy never comes back;
+    # a digest of each version's state, so an identical state is not saved twice.
+    (
+        """CREATE TABLE tombstones (
+            name TEXT PRIMARY KEY,
+            deleted_at REAL NOT NULL,
+            state_vector BLOB NOT NULL
+        )""",
+        "ALTER TABLE versions ADD COLUMN state_digest BLOB",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+_AUTO_VACUUM_INCREMENTAL = 2
+
+
+async def rollback(conn: aiosqlite.Connection) -> None:
+    try:
+        await conn.execute("ROLLBACK")
+    except Exception as exc:  # the goal is only no open transaction
+        log.debug("rollback after a failed transaction: %s", exc)
+
+
+async def enable_incremental_vacuum(conn: aiosqlite.Connection) -> None:
+    """Compaction frees most of a document's pages; incremental auto-vacuum lets the store
+    return them to the file system. A new file takes the setting as it is; a file made
+    before it needs one VACUUM (a rewrite of the whole file) to switch."""
+    async with conn.execute("PRAGMA auto_vacuum") as cur:
+        row = await cur.fetchone()
+    if row is not None and int(row[0]) == _AUTO_VACUUM_INCREMENTAL:
+        return
+    await conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    async with conn.execute("PRAGMA auto_vacuum") as cur:
+        row = await cur.fetchone()
+    if row is not None and int(row[0]) == _AUTO_VACUUM_INCREMENTAL:
+        return  # a new file takes it as it is
+    log.info("switching the database to incremental auto-vacuum (a one-off VACUUM)")
+    try:
+        await conn.execute("VACUUM")
+    except sqlite3.Error as exc:  # e.g. no room for the copy VACUUM writes: run without it
+        log.warning("VACUUM failed, free pages stay in the file: %s", exc)
+
+
+async def migrate(conn: aiosqlite.Connection, target: int) -> None:
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    current = int(row[0]) if row else 0
+    if current > SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema version {current} is newer than this server's {SCHEMA_VERSION}"
+        )
+    for version in range(current + 1, target + 1):
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[version - 1]:
+                await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {version}")
+            await conn.execute("COMMIT")
+        except BaseException:
+            await rollback(conn)
+            raise
+        log.info("database migrated to schema version %d", version)
