@@ -1,4 +1,4 @@
-// The rule behind the "connection-status" indicator (pure: editor.js feeds it the facts).
+// The rule behind the "connection-status" indicator (pure: connection.js gathers the facts).
 //
 //   Connected      the WebSocket is open (even if the browser claims to be offline: a socket to
 //                  localhost works without a network, and it is the socket that matters).
@@ -28,12 +28,16 @@ export const CONNECTION_TEXT = Object.freeze({
 export const OFFLINE_AFTER_FAILURES = 5
 
 /**
- * @param {object} facts
- * @param {boolean} facts.socketOpen the provider's WebSocket is open
- * @param {boolean} facts.browserOnline navigator.onLine
- * @param {number} facts.failures connection attempts that failed in a row
- * @param {boolean} facts.refused the server closed with a final (4400-4499) code
- * @param {boolean} facts.everOpened a socket of this page has been open at some point
+ * @typedef {object} ConnectionFacts
+ * @property {boolean} socketOpen the provider's WebSocket is open
+ * @property {boolean} browserOnline navigator.onLine
+ * @property {number} failures connection attempts that failed in a row
+ * @property {boolean} refused the server closed with a final (4400-4499) code
+ * @property {boolean} everOpened a socket of this page has been open at some point
+ */
+
+/**
+ * @param {ConnectionFacts} facts
  * @return {'connected' | 'connecting' | 'reconnecting' | 'offline'}
  */
 export const connectionState = ({ socketOpen, browserOnline, failures, refused, everOpened }) => {

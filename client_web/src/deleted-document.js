@@ -211,3 +211,43 @@ export const setupDeletedPanel = ({
     get shown () { return !panel.hidden }
   }
 }
+
+/**
+ * What the editor page does once the server says the document was deleted (close code 4410):
+ * stop syncing, turn read-only for good, disable Export and History, show the panel.
+ *
+ * @param {object} opts
+ * @param {string} opts.name
+ * @param {string | null} opts.token
+ * @param {() => string} opts.text the local copy's text
+ * @param {() => Promise<void>} opts.discard forget the local copy (IndexedDB, unsaved counter)
+ * @param {{ disconnect: () => void }} opts.provider
+ * @param {{ isOpen: () => boolean, close: () => void }} opts.history the History panel
+ * @param {HTMLButtonElement[]} opts.buttons what the server can no longer answer (Export, History)
+ * @param {{ markDeleted: () => void }} opts.readOnly
+ * @param {() => void} opts.onChange
+ * @return {{ isDeleted: () => boolean, markDeleted: () => void }}
+ */
+export const setupDeletedDocument = ({ name, token, text, discard, provider, history, buttons, readOnly, onChange }) => {
+  const panel = setupDeletedPanel({ name, token, text, discard })
+  let deleted = false
+  return {
+    isDeleted: () => deleted,
+    markDeleted () {
+      if (deleted) return
+      deleted = true
+      // no reconnecting (y-websocket already stopped on the final close; this also covers the
+      // browser's online event) and no more syncing with this browser's other tabs
+      provider.disconnect()
+      console.info('Tandem: the document was deleted on the server; this copy stays on this device')
+      if (history.isOpen()) history.close()
+      for (const button of buttons) {
+        button.disabled = true
+        button.title = 'The document was deleted on the server'
+      }
+      readOnly.markDeleted()
+      panel.show()
+      onChange()
+    }
+  }
+}

@@ -4,8 +4,9 @@
 // confirmed inline). A restore reaches the editor as a normal edit from the server; the state
 // before it is saved as "before restoring version N", so restoring that one undoes it.
 //
-// Everything from the server is shown with textContent. The panel asks the page what this person
-// may do (access.js): readers see neither Save version nor Restore, writers see Restore disabled.
+// Everything from the server is shown with textContent. The page tells the panel what this person
+// may do (access.js, applyAccess): readers see neither Save version nor Restore, writers see
+// Restore disabled.
 import { parseUnifiedDiff, diffSummary } from './diff.js'
 import { relativeTime, absoluteTime, formatSize } from './format.js'
 
@@ -33,10 +34,11 @@ const $ = (id) => {
  * @param {ReturnType<typeof import('./api.js').createApi>} opts.api
  * @param {import('yjs').Text} opts.ytext the live text (to keep the open diff current)
  * @param {() => Promise<boolean>} opts.waitForSaved resolves true once local edits are on the server
- * @param {() => import('./access.js').Access} opts.access
+ * @param {import('./access.js').Access} opts.access what this person may do at first (later: applyAccess)
  * @param {() => void} [opts.onClose] to give the focus back
  */
 export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = () => {} }) => {
+  let allowed = access
   const panel = $('history-panel')
   const toggleButton = /** @type {HTMLButtonElement} */ ($('history-button'))
   const workspace = panel.closest('.workspace')
@@ -339,7 +341,7 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
   })
   saveForm.addEventListener('submit', async (event) => {
     event.preventDefault()
-    if (!access().canSaveVersion) return
+    if (!allowed.canSaveVersion) return
     const label = labelInput.value.replace(/\s+/g, ' ').trim()
     saveConfirm.disabled = true
     saveCancel.disabled = true
@@ -365,7 +367,7 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
 
   // --- restore --------------------------------------------------------------------------------
   const showConfirmation = () => {
-    if (!access().canRestore || selectedId === null) return
+    if (!allowed.canRestore || selectedId === null) return
     confirmBox.hidden = false
     restoreButton.setAttribute('aria-expanded', 'true')
     confirmButton.focus()
@@ -391,7 +393,7 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
   })
   confirmButton.addEventListener('click', async () => {
     const id = selectedId
-    if (id === null || !access().canRestore) return
+    if (id === null || !allowed.canRestore) return
     confirmButton.disabled = true
     cancelButton.disabled = true
     confirmBox.setAttribute('aria-busy', 'true')
@@ -415,15 +417,16 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
   })
 
   // --- what this person may do ----------------------------------------------------------------
-  const applyAccess = () => {
-    const a = access()
-    saveArea.hidden = !a.canSaveVersion
-    if (!a.canSaveVersion) hideSaveForm(false)
-    if (a.canRestore) {
+  /** @param {import('./access.js').Access} [next] what this person may do now */
+  const applyAccess = (next = allowed) => {
+    allowed = next
+    saveArea.hidden = !allowed.canSaveVersion
+    if (!allowed.canSaveVersion) hideSaveForm(false)
+    if (allowed.canRestore) {
       restoreArea.hidden = false
       restoreButton.disabled = false
       restoreHint.textContent = 'The current text is saved as a version first.'
-    } else if (a.canEdit) {
+    } else if (allowed.canEdit) {
       // a writer sees that restoring exists, and why it is not offered
       restoreArea.hidden = false
       restoreButton.disabled = true

@@ -1,7 +1,8 @@
 // Who am I: a display name and a colour, remembered in this browser (localStorage), so every tab
 // and every later visit shows the same person in the same colour.
 
-const NAME_KEY = 'tandem:name'
+/** Where the display name is remembered (other tabs of this browser hear of a rename through it). */
+export const NAME_KEY = 'tandem:name'
 const COLOR_KEY = 'tandem:color'
 const ID_KEY = 'tandem:person'
 

@@ -31,7 +31,7 @@ export const DOCUMENT_NAME_MAX_LENGTH = protocol.documentName.maxLength
 
 /**
  * Checks a document name against the contract: protocol.json's `documentName.pattern`, and no
- * `..` anywhere, no leading or trailing `/` (the same rule as server/pages.py and the server).
+ * `..` anywhere, no leading or trailing `/` (the same rule as the server's, in server/names.py).
  *
  * @param {string} name
  * @return {string | null} null when the name is valid, else a message for a person

@@ -15,7 +15,8 @@
 // with its step 2: that step 2 carries everything the server lacked (offline edits included),
 // so once it and every later update are committed, nothing local is unsaved any more.
 //
-// This module touches no DOM and no provider: editor.js wires it up.
+// This module touches no DOM and no provider: connection.js feeds the tracker what the provider
+// does, and the page's localStorage comes in as a parameter.
 import * as decoding from 'lib0/decoding'
 import { MESSAGE, SYNC_STEP } from './protocol.js'
 
@@ -166,3 +167,60 @@ export const countingWebSocket = (tracker, Base = WebSocket) =>
       super.send(data)
     }
   }
+
+/** @typedef {{ get: (key: string) => string | null, set: (key: string, value: string) => void,
+ *              remove: (key: string) => void }} PageStorage localStorage that may not work (identity.js) */
+
+/**
+ * Where a document's `pending` count is remembered across reloads.
+ *
+ * @param {string} name
+ */
+export const unsavedKey = (name) => `tandem:unsaved:${name}`
+
+/**
+ * The page's tracker, its `pending` count restored from `storage` and written back on change.
+ *
+ * @param {object} opts
+ * @param {string} opts.name the document
+ * @param {PageStorage} opts.storage
+ * @param {() => void} opts.onChange
+ * @return {{ tracker: SaveTracker, forget: () => void }} `forget` drops the remembered count
+ *   for good ("Discard my copy"): nothing is written back after it
+ */
+export const setupSaveTracker = ({ name, storage, onChange }) => {
+  const key = unsavedKey(name)
+  const restored = Number.parseInt(storage.get(key) || '0', 10)
+  let forgotten = false
+  const tracker = new SaveTracker({
+    pending: Number.isFinite(restored) && restored > 0 ? restored : 0,
+    onPendingChange: (n) => { if (!forgotten) storage.set(key, String(n)) },
+    onChange
+  })
+  return {
+    tracker,
+    forget () {
+      forgotten = true
+      storage.remove(key)
+    }
+  }
+}
+
+/**
+ * Until everything typed here is committed on the server (or `ms` passed).
+ *
+ * @param {object} opts
+ * @param {SaveTracker} opts.tracker
+ * @param {() => boolean} opts.connected whether the socket is open now
+ * @param {number} [opts.ms]
+ * @param {number} [opts.pollMs]
+ * @return {Promise<boolean>} true if it is
+ */
+export const whenSaved = async ({ tracker, connected, ms = 15_000, pollMs = 100 }) => {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (connected() && tracker.status(true).state === 'saved') return true
+    await new Promise((resolve) => setTimeout(resolve, pollMs))
+  }
+  return false
+}
