@@ -20,9 +20,23 @@ document no browser can load, or one that differs from what the editors see:
   writes, and they disagree on keeping it.
 - Strings are strict UTF-8 (their length in clocks is their UTF-16 length, as both count it).
   Embedded JSON is strict (no NaN, Infinity, lone surrogates, integers past 2^53, nesting past
-  64); "any" values know only lib0's tags, nest at most 64 deep, hold no key ``__proto__``
-  (JavaScript would set the object's prototype instead) and no integer past 2^53.
+  64); "any" values know only lib0's tags (120-127), nest at most 64 deep, hold no key
+  ``__proto__`` (JavaScript would set the object's prototype instead, as it would for a map key
+  or a format key ``__proto__``: refused too) and no integer past 2^53. No BigInt (tag 122)
+  either: yrs reads it but writes it back as a plain number (rounded past 2^53), so the next
+  browser to load the document would get another value, of another type.
+- An item points (origin, right origin, parent) only at what existed before it: of its own
+  client, only at clocks below its own. Yjs never writes another and throws reading one
+  ("Unexpected case" or a TypeError, halfway through the update) where yrs integrates it.
+- A map entry (an item with the key flag) holds "any" values, binary, a type or nothing
+  (deleted): never a string, an embed or a format. Yjs never writes one; reading one, Yjs keeps
+  a string's last character where yrs keeps the whole string, and pycrdt fails on a format.
 - Every count is bounded by the bytes left, so a forged count can make neither side allocate.
+
+What no update alone shows is out of reach here (it depends on the document): an origin or a
+deletion cutting an astral character in two, origins in two lists, clocks forged over what the
+document holds, a struct after a gap (yrs integrates it, Yjs waits), a pending item whose
+parent turns out to be no type. tests/test_differential.py pins each as a known divergence.
 """
 
 from __future__ import annotations
@@ -221,14 +235,20 @@ def _update(buf: bytes) -> UpdateSummary:
                     raise _Reject("a struct of length 0")
             else:
                 ref = info & _CONTENT_REF_MASK
+                # What an item points at (origin, right origin, parent) was there before it:
+                # of its own client, only clocks below its own. Yjs fails on any other.
                 if info & _HAS_ORIGIN:
                     ref_client, pos = client_id(buf, pos, clients)
                     ref_clock, pos = uint(buf, pos)
+                    if ref_client == client and ref_clock >= clock:
+                        raise _Reject(f"item {client}:{clock} points at itself or later")
                     if refs.get(ref_client, -1) < ref_clock:
                         refs[ref_client] = ref_clock
                 if info & _HAS_RIGHT_ORIGIN:
                     ref_client, pos = client_id(buf, pos, clients)
                     ref_clock, pos = uint(buf, pos)
+                    if ref_client == client and ref_clock >= clock:
+                        raise _Reject(f"item {client}:{clock} points at itself or later")
                     if refs.get(ref_client, -1) < ref_clock:
                         refs[ref_client] = ref_clock
                 if not info & (_HAS_ORIGIN | _HAS_RIGHT_ORIGIN):
@@ -238,6 +258,8 @@ def _update(buf: bytes) -> UpdateSummary:
                     elif parent == 0:  # a nested type, by the ID of the item holding it
                         ref_client, pos = client_id(buf, pos, clients)
                         ref_clock, pos = uint(buf, pos)
+                        if ref_client == client and ref_clock >= clock:
+                            raise _Reject(f"item {client}:{clock} points at itself or later")
                         if refs.get(ref_client, -1) < ref_clock:
                             refs[ref_client] = ref_clock
                     else:
@@ -246,6 +268,10 @@ def _update(buf: bytes) -> UpdateSummary:
                         key, pos = _string(buf, pos)
                         if key == "__proto__":
                             raise _Reject("map key __proto__")
+                if info & _HAS_PARENT_SUB and (ref == _STRING or ref == _EMBED or ref == _FORMAT):
+                    # A map value is "any", binary or a type: Yjs reads the last character of
+                    # a string there, yrs the whole string, and pycrdt fails on a format.
+                    raise _Reject("a map entry holding text, an embed or a format")
                 if ref == _STRING:  # by far the most common: typed text
                     length, pos = uint(buf, pos)
                     end = pos + length
@@ -325,7 +351,9 @@ def _content_embed(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def _content_format(buf: bytes, pos: int) -> tuple[int, int]:
-    _key, pos = _string(buf, pos)
+    key, pos = _string(buf, pos)
+    if key == "__proto__":  # Yjs's toDelta sets the attributes object's prototype instead
+        raise _Reject("format key __proto__")
     text, pos = _string(buf, pos)
     _strict_json(text)
     return 1, pos
@@ -355,7 +383,7 @@ def _any(buf: bytes, pos: int, depth: int) -> int:
         raise _Reject(f"values nested deeper than {MAX_DEPTH}")
     tag = buf[pos]
     pos += 1
-    if tag >= 126 or tag == 121 or tag == 120:  # undefined, null, false, true
+    if tag == 127 or tag == 126 or tag == 121 or tag == 120:  # undefined, null, false, true
         return pos
     if tag == 125:  # varInt: continuation bit, sign bit, six bits; then 7 bits a byte
         byte = buf[pos]
@@ -377,8 +405,10 @@ def _any(buf: bytes, pos: int, depth: int) -> int:
         return pos
     if tag == 124:  # float32
         end = pos + 4
-    elif tag == 123 or tag == 122:  # float64, bigint64
+    elif tag == 123:  # float64
         end = pos + 8
+    elif tag == 122:
+        raise _Reject("a BigInt (yrs writes it back as a number)")
     elif tag == 119:
         return _string(buf, pos)[1]
     elif tag == 118:  # object
