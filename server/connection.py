@@ -91,6 +91,10 @@ class Connection:
         # Update-bearing messages (sync step 2 and update) received, and how many are durable.
         self._updates_received = 0
         self.acked = 0
+        # The highest message number committed, and those held back from the ack (updates
+        # that wait for what they build on: stored only once that arrives).
+        self._committed = 0
+        self._held_acks: set[int] = set()
 
     def __repr__(self) -> str:
         return f"<Connection #{self.id} {self.remote} doc={self.doc!r}>"
@@ -134,14 +138,31 @@ class Connection:
             self.send(encode_permission_denied(reason))
 
     def acknowledge(self, count: int) -> None:
-        """``count`` update-bearing messages of this connection are committed.
+        """The update-bearing message numbered ``count`` is committed (and every earlier one
+        that is not held).
 
-        The count is cumulative, so the acks of one turn go out as one frame (the last)."""
-        if count > self.acked:
-            self.acked = count
+        The ack is cumulative: it never passes a message that is held (see :meth:`hold_ack`),
+        and the acks of one turn go out as one frame (the last)."""
+        if count > self._committed:
+            self._committed = count
+        ack = self._committed
+        if self._held_acks:
+            ack = min(ack, min(self._held_acks) - 1)
+        if ack > self.acked:
+            self.acked = ack
             if self.wants_ack and not self._ack_due and not self._closing():
                 self._ack_due = True
                 self._schedule_flush()
+
+    def hold_ack(self, count: int) -> None:
+        """Message ``count`` is not committed yet, though later ones may be: no ack passes it
+        until :meth:`release_ack`."""
+        self._held_acks.add(count)
+
+    def release_ack(self, count: int) -> None:
+        """Message ``count`` is committed, or refused for good: acks may pass it now."""
+        self._held_acks.discard(count)
+        self.acknowledge(count)
 
     def close(self, code: int, reason: str = "") -> None:
         """Ask the sender task to close the socket; what is queued before is dropped."""

@@ -12,13 +12,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pycrdt import Doc, Text, get_state, get_update
+from pycrdt import Doc, Text, get_state
 
 from . import metrics
 from . import protocol as p
 from .connection import Connection
 from .contract import CONTENT_TEXT, CloseCode
-from .integrate import apply_updates
+from .integrate import InOrder, apply_updates
 from .jobs import TextEdit
 from .panics import CrdtFailures
 from .presence import Presence, PresenceLimits
@@ -57,8 +57,9 @@ class Room:
         self.name = name
         self.store = store
         self.limits = limits or RoomLimits()
-        # Received updates still waiting for missing dependencies.
-        self._pending: list[bytes] = []
+        # What goes into the Doc when: updates that wait for what they build on are held
+        # there (in memory only: they are stored once they go in), and the Doc's state vector.
+        self._order = InOrder()
         self._doc: Doc = Doc()
         # A compacted document (one stored row) is kept as bytes until something needs the
         # Doc: a joiner with an empty state vector gets those bytes as they are, so a cold
@@ -98,13 +99,11 @@ class Room:
         if len(updates) == 1:
             self._snapshot_state = snapshot_state or get_state(updates[0])
             self._snapshot = updates[0]
+            self._order.clocks = check_state_vector(self._snapshot_state)
             return
+        # The log is stored in the order updates went into the Doc: apply it as it is.
         apply_updates(self._doc, updates)
-        if updates:
-            # Updates still waiting for their dependencies count against the cap from the
-            # start, so reloading a room cannot reset it.
-            known = self._doc.get_state()
-            self._pending = [u for u in updates if get_update(u, known)[0] != 0]
+        self._order.clocks = check_state_vector(self._doc.get_state())
 
     @property
     def doc(self) -> Doc:
@@ -189,29 +188,62 @@ class Room:
             return
         metrics.TRAFFIC.updates_in += 1
         seq = conn.count_update()
+        ack = lambda: conn.acknowledge(seq)  # noqa: E731
         if update == EMPTY_UPDATE:
             # Nothing to apply or relay; acknowledged like any other, in order.
-            self.store.append(self.name, None, lambda: conn.acknowledge(seq))
+            self.store.append(self.name, None, ack)
             return
-        if len(self._pending) >= self.limits.max_pending_updates and self._would_wait(summary):
+        order = self._order
+        if not order.ready(summary) and len(order.waiting) >= self.limits.max_pending_updates:
             # Refused before it touches anything: at the cap, an update that would wait too
             # is neither applied, stored nor relayed.
             raise p.ProtocolError(
                 "too many updates waiting for missing dependencies", CloseCode.policyViolation
             )
         doc = self.doc
-        # One transaction for the edit and the state vector read after it (a pycrdt
-        # transaction per call is a measurable share of the per-edit cost).
-        with doc.transaction():
-            with _UNDECODABLE:
-                doc.apply_update(update)
-            known = doc.get_state()
-        too_many_pending = self._track_pending(update, known)
-        self._changed(update, conn, lambda: conn.acknowledge(seq))
-        if too_many_pending:
-            raise p.ProtocolError(
-                "too many updates waiting for missing dependencies", CloseCode.policyViolation
-            )
+        # What builds on what the Doc lacks is held (in memory only: every Yjs client holds it
+        # back as well, and its sender keeps it until it is acked), then taken into the Doc,
+        # relayed, stored and acked once that arrives. No ack of this connection passes it.
+        part = order.offer(update, summary, (conn, seq))
+        if part is None or not part.last:
+            conn.hold_ack(seq)
+        if part is not None:
+            try:
+                with _UNDECODABLE:
+                    doc.apply_update(part.update)
+            except p.ProtocolError:
+                self._forget(conn, seq)
+                raise
+            self._changed(part.update, conn, ack)
+        if order.waiting:
+            self._take_held()
+
+    def _forget(self, conn: Connection, seq: int) -> None:
+        """pycrdt refused what it was given of message ``seq``: nothing of it waits any more,
+        and the state vector is the Doc's own again."""
+        order = self._order
+        order.waiting = [held for held in order.waiting if held.payload != (conn, seq)]
+        order.clocks = check_state_vector(self._doc.get_state())
+
+    def _take_held(self) -> None:
+        """What of the held updates can go in now goes into the Doc, then down the spine."""
+        for part in self._order.take_ready():
+            sender, seq = part.payload
+            try:
+                with _UNDECODABLE:
+                    self._doc.apply_update(part.update)
+            except p.ProtocolError as exc:
+                # What it pointed at turned out to be no place for it (Yjs drops such an item
+                # too): not stored; the Doc's own state vector says what is in it.
+                log.warning("dropped a held update for %r: %s", self.name, exc)
+                self._forget(sender, seq)
+                sender.release_ack(seq)
+                continue
+            if part.last:
+                ack = lambda sender=sender, seq=seq: sender.release_ack(seq)  # noqa: E731
+            else:
+                ack = lambda sender=sender, seq=seq: sender.acknowledge(seq)  # noqa: E731
+            self._changed(part.update, sender, ack)
 
     def _changed(
         self,
@@ -238,25 +270,10 @@ class Room:
 
     # --- what an update holds, against what the document holds -----------------------------
 
-    def _known(self) -> dict[int, int]:
-        return check_state_vector(self.state_vector())
-
     def _adds_structs(self, summary: UpdateSummary) -> bool:
         """Whether the update holds structs the document does not have yet."""
-        if not summary.structs:
-            return False
-        known = self._known()
+        known = self._order.clocks
         return any(end > known.get(client, 0) for client, _start, end in summary.structs)
-
-    def _would_wait(self, summary: UpdateSummary) -> bool:
-        """Whether the update would wait for missing dependencies (from its summary alone: a
-        gap before its structs, or a reference to something neither the document nor it has)."""
-        covered = self._known()
-        for client, start, end in summary.structs:
-            if start > covered.get(client, 0):
-                return True
-            covered[client] = max(covered.get(client, 0), end)
-        return any(clock >= covered.get(client, 0) for client, clock in summary.refs.items())
 
     def _holds_deleted(self, state: dict[int, int]) -> bool:
         """A client state vector with items of a deleted incarnation."""
@@ -271,22 +288,6 @@ class Room:
             or any(start < tomb.get(client, 0) for client, start, _end in summary.deletes)
             or any(clock < tomb.get(client, 0) for client, clock in summary.refs.items())
         )
-
-    def _track_pending(self, update: bytes, known: bytes) -> bool:
-        """Remember updates pycrdt could not integrate yet; too many and the sender goes.
-
-        Such an update is still stored and relayed (the store must hold what the document
-        holds), so the limit bounds memory per room without ever dropping an accepted update.
-        """
-        # What of an update the document's state vector does not cover is still pending:
-        # a diff that starts with a non-zero struct-group count.
-        waiting = lambda u: get_update(u, known)[0] != 0  # noqa: E731
-        if self._pending:
-            self._pending = [u for u in self._pending if waiting(u)]
-        if not waiting(update):
-            return False
-        self._pending.append(update)
-        return len(self._pending) > self.limits.max_pending_updates
 
     def edit_text(self, edits: Iterable[TextEdit]) -> bool:
         """Apply ``edits`` (UTF-8 byte ranges of ``content``, last first: see
@@ -307,6 +308,7 @@ class Room:
                         text.insert(start, inserted)
         finally:
             self.doc.unobserve(subscription)
+        self._order.clocks = check_state_vector(self.doc.get_state())
         for update in produced:
             self._changed(update, None)
         return bool(produced)

@@ -74,20 +74,22 @@ EMPTY_UPDATE = b"\x00\x00"
 
 class UpdateSummary(NamedTuple):
     """What an update touches: ``structs`` as ``(client, start clock, end clock)`` per client,
-    ``deletes`` as ``(client, start clock, end clock)`` per deleted range, and ``refs``: for each
+    ``deletes`` as ``(client, start clock, end clock)`` per deleted range, ``refs``: for each
     client another struct points into (origin, right origin, parent), the highest clock it
-    points at."""
+    points at, and ``skips``: for each client whose structs hold a skip (a range the update
+    does not carry), where its last skip ends."""
 
     structs: list[tuple[int, int, int]]
     deletes: list[tuple[int, int, int]]
     refs: dict[int, int]
+    skips: dict[int, int]
 
     @property
     def empty(self) -> bool:
         return not self.structs and not self.deletes
 
 
-_EMPTY_SUMMARY = UpdateSummary([], [], {})
+_EMPTY_SUMMARY = UpdateSummary([], [], {}, {})
 
 
 class _Reject(ProtocolError):
@@ -209,12 +211,16 @@ def _end(buf: bytes, pos: int) -> None:
 # --- the update ---------------------------------------------------------------------------------
 
 
-def _update(buf: bytes) -> UpdateSummary:
+def _update(buf: bytes, layout: list[_Group] | None = None) -> UpdateSummary:
+    """Read ``buf``; with ``layout``, also record where each struct lies (for splitting)."""
     uint = _uint
     client_id = _client
     clients: list[tuple[bytes, int]] = []
     structs: list[tuple[int, int, int]] = []
+    # With a layout: the IDs the current struct points at.
+    points: list[tuple[int, int]] = []
     refs: dict[int, int] = {}
+    skips: dict[int, int] = {}
     groups, pos = _count(buf, 0)
     for _ in range(groups):
         count, pos = _count(buf, pos)
@@ -226,13 +232,20 @@ def _update(buf: bytes) -> UpdateSummary:
                 raise _Reject(f"client {client} has two groups of structs")
         start, pos = uint(buf, pos)
         clock = start
+        placed: list[_Struct] | None = None
+        if layout is not None:
+            placed = []
+            layout.append(_Group(client, placed))
         for _ in range(count):
+            struct_at = pos
             info = buf[pos]
             pos += 1
             if info == _GC or info == _SKIP:
                 length, pos = uint(buf, pos)
                 if length == 0:
                     raise _Reject("a struct of length 0")
+                if info == _SKIP:
+                    skips[client] = clock + length
             else:
                 ref = info & _CONTENT_REF_MASK
                 # What an item points at (origin, right origin, parent) was there before it:
@@ -244,6 +257,8 @@ def _update(buf: bytes) -> UpdateSummary:
                         raise _Reject(f"item {client}:{clock} points at itself or later")
                     if refs.get(ref_client, -1) < ref_clock:
                         refs[ref_client] = ref_clock
+                    if placed is not None:
+                        points.append((ref_client, ref_clock))
                 if info & _HAS_RIGHT_ORIGIN:
                     ref_client, pos = client_id(buf, pos, clients)
                     ref_clock, pos = uint(buf, pos)
@@ -251,6 +266,8 @@ def _update(buf: bytes) -> UpdateSummary:
                         raise _Reject(f"item {client}:{clock} points at itself or later")
                     if refs.get(ref_client, -1) < ref_clock:
                         refs[ref_client] = ref_clock
+                    if placed is not None:
+                        points.append((ref_client, ref_clock))
                 if not info & (_HAS_ORIGIN | _HAS_RIGHT_ORIGIN):
                     parent, pos = uint(buf, pos)
                     if parent == 1:
@@ -262,6 +279,8 @@ def _update(buf: bytes) -> UpdateSummary:
                             raise _Reject(f"item {client}:{clock} points at itself or later")
                         if refs.get(ref_client, -1) < ref_clock:
                             refs[ref_client] = ref_clock
+                        if placed is not None:
+                            points.append((ref_client, ref_clock))
                     else:
                         raise _Reject(f"parent info {parent}")
                     if info & _HAS_PARENT_SUB:
@@ -299,6 +318,9 @@ def _update(buf: bytes) -> UpdateSummary:
                         name = _CONTENT_NAMES.get(ref, str(ref))
                         raise _Reject(f"content ref {name} is not read alike by yrs and Yjs")
                     length, pos = reader(buf, pos)
+            if placed is not None:
+                placed.append(_Struct(clock, clock + length, struct_at, pos, info == _SKIP, points))
+                points = []
             clock += length
         if clock >= CLOCK_LIMIT:
             raise _Reject(f"client {client} reaches clock {clock}, not below 2^32")
@@ -308,7 +330,88 @@ def _update(buf: bytes) -> UpdateSummary:
             raise _Reject(f"reference to clock {ref_clock}, not below 2^32")
     deletes, pos = _delete_set(buf, pos, clients)
     _end(buf, pos)
-    return UpdateSummary(structs, deletes, refs)
+    return UpdateSummary(structs, deletes, refs, skips)
+
+
+class _Struct(NamedTuple):
+    start: int
+    end: int
+    byte_start: int
+    byte_end: int
+    skip: bool
+    points: list[tuple[int, int]]
+
+
+class _Group(NamedTuple):
+    client: int
+    structs: list[_Struct]
+
+
+def split_ready(update: bytes, clocks: dict[int, int]) -> tuple[bytes | None, bytes | None]:
+    """Split an update into what a document with state vector ``clocks`` can take now and what
+    must wait, as Yjs splits it: each client's structs go in up to the first that follows a
+    gap or points at something neither the document nor the taken part has; that one and the
+    rest of its client's wait. The deletions go with the part taken now. Returns (taken now,
+    waiting), each as an update of its own (None when empty)."""
+    layout: list[_Group] = []
+    try:
+        _update(update, layout)
+    except IndexError:
+        raise _Reject("truncated") from None
+    covered = dict(clocks)
+    taken = [0] * len(layout)
+    progress = True
+    while progress:  # one client's structs may wait for another's taken later
+        progress = False
+        for g, group in enumerate(layout):
+            structs = group.structs
+            while taken[g] < len(structs):
+                struct = structs[taken[g]]
+                known = covered.get(group.client, 0)
+                if struct.skip or struct.start > known:
+                    break
+                if any(clock >= covered.get(client, 0) for client, clock in struct.points):
+                    break
+                if struct.end > known:
+                    covered[group.client] = struct.end
+                taken[g] += 1
+                progress = True
+    now = [(group, group.structs[: taken[g]]) for g, group in enumerate(layout)]
+    later = []
+    for g, group in enumerate(layout):
+        rest = group.structs[taken[g] :]
+        while rest and rest[0].skip:  # a leading gap marker: the rest starts after it
+            rest = rest[1:]
+        later.append((group, rest))
+    deletes_at = layout[-1].structs[-1].byte_end if layout and layout[-1].structs else 0
+    if not layout:
+        deletes_at = _count(update, 0)[1]
+    deletes = update[deletes_at:]
+    first = _encode_groups(update, now, deletes)
+    second = _encode_groups(update, later, EMPTY_DELETE_SET)
+    return (
+        None if first == EMPTY_UPDATE else first,
+        None if second == EMPTY_UPDATE else second,
+    )
+
+
+EMPTY_DELETE_SET = b"\x00"
+
+
+def _encode_groups(
+    update: bytes, groups: list[tuple[_Group, list[_Struct]]], deletes: bytes
+) -> bytes:
+    parts = []
+    kept = [(group, structs) for group, structs in groups if structs]
+    parts.append(_write_uint(len(kept)))
+    for group, structs in kept:
+        parts.append(_write_uint(len(structs)))
+        parts.append(_write_uint(group.client))
+        parts.append(_write_uint(structs[0].start))
+        for struct in structs:
+            parts.append(update[struct.byte_start : struct.byte_end])
+    parts.append(deletes)
+    return b"".join(parts)
 
 
 def _delete_set(

@@ -4,8 +4,9 @@ A seeded generator makes updates of four kinds: valid ones from real operations 
 and pycrdt), byte-level and structure-aware mutations of those (through tests/ycraft.py), and
 hand-crafted adversarial ones. Each goes through ``server.updates.check_update``; what it
 refuses is done with. What it accepts is applied, on top of its base updates, to a fresh pycrdt
-doc the way the server does (a pycrdt error: the server refuses it too) and to a fresh Y.Doc the
-way a browser does (tests/node/differential.mjs). Then Yjs must not throw and every root must
+doc the way the server's room does (server.integrate: what builds on what the doc lacks waits, as
+in Yjs; a pycrdt error: the server refuses it too) and to a fresh Y.Doc the way a browser does
+(tests/node/differential.mjs). Then Yjs must not throw and every root must
 read the same on both sides; and so must the server's re-encoding of its doc read by Yjs (what
 the next browser to join gets) and Yjs's re-encoding read by pycrdt (what a browser sends when
 it reconnects), which check_update must accept as well. Every valid update must pass
@@ -13,8 +14,9 @@ check_update: the check never refuses what real clients send.
 
 Some divergences no update alone shows (they depend on what the document holds); a stateless
 check cannot refuse them, so cases showing one are counted, not compared (see KNOWN_STATEFUL,
-splits_surrogate, out_of_order, and the test_known_* tests that pin each). Real operations are
-always compared, but for one known class: an update delivered early (before the one it follows).
+splits_surrogate, and the test_known_* tests that pin each). Updates that arrive before what
+they build on are compared in full: the room holds them back as Yjs does. Real operations are
+always compared.
 
 ``TANDEM_DIFFERENTIAL_CASES=N`` (and ``TANDEM_DIFFERENTIAL_SEED``) size and seed the run;
 ``pytest -m fuzz`` adds a long run. A failure prints the seed, the case's kind and its bytes.
@@ -39,6 +41,7 @@ from typing import Any
 import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
+from server.integrate import apply_in_order
 from server.protocol import ProtocolError
 from server.updates import check_update
 from testkit.traces import trace_updates
@@ -193,12 +196,10 @@ def normalize(value: Any) -> Any:
 
 
 def pycrdt_apply(updates: list[bytes]) -> Doc:
-    """A fresh doc holding ``updates``, one transaction each (as the server applies them);
-    raises whatever pycrdt raises."""
+    """A fresh doc holding ``updates`` as the server's room takes them (server.integrate:
+    each once what it builds on is there, as Yjs does); raises whatever pycrdt raises."""
     doc: Doc = Doc()
-    for update in updates:
-        with doc.transaction():
-            doc.apply_update(update)
+    apply_in_order(doc, updates)
     return doc
 
 
@@ -1247,13 +1248,6 @@ def _describe(
     return "\n".join(lines)
 
 
-_VIEWS_DIFFER = {
-    "Yjs reads the update otherwise",
-    "Yjs reads pycrdt's encoding of the doc otherwise",
-    "pycrdt reads Yjs's encoding otherwise",
-}
-
-
 def run_differential(seed: int, total: int) -> Outcome:
     started = time.monotonic()
     valid, others = build_cases(seed, total)
@@ -1293,11 +1287,7 @@ def run_differential(seed: int, total: int) -> Outcome:
     answers = node(requests)
     for rid, (case, doc) in enumerate(pending):
         problem = compare(case, doc, answers[rid], out)
-        if problem is not None and case.after and problem[0] in _VIEWS_DIFFER:
-            # Known: after yrs integrated an early update out of order, filling the gap does
-            # not bring it back in line (see test_known_early_update_diverges).
-            out.counts["early update diverged"] += 1
-        elif problem is not None:
+        if problem is not None:
             out.failures.append((case, *problem))
     out.counts["seconds"] = round(time.monotonic() - started)
     return out
@@ -1338,17 +1328,13 @@ def compare(
         with doc.transaction():
             doc.apply_update(cleanup)
     view = pycrdt_view(doc, skip)
-    gap = answer["pending"] and out_of_order(case)
-    if gap:
-        # Known: yrs integrates what Yjs keeps pending (see out_of_order); compared in part.
-        out.counts["out of order"] += 1
-        if case.valid:
-            return "real operations delivered out of order", {}
-    elif yjs_view(answer["json"], skip) != view:
+    if answer["pending"] and out_of_order(case):
+        out.counts["out of order"] += 1  # held back by the room as by Yjs: compared in full
+    if yjs_view(answer["json"], skip) != view:
         return "Yjs reads the update otherwise", {"pycrdt": view, "yjs": answer["json"]}
     # Yjs against Yjs, not normalized: the server's re-encoding must keep every value's type.
     yjs = {k: v for k, v in answer["json"].items() if k not in skip}
-    if not gap and {k: v for k, v in answer["state_json"].items() if k not in skip} != yjs:
+    if {k: v for k, v in answer["state_json"].items() if k not in skip} != yjs:
         details = {"yjs": answer["json"], "yjs from pycrdt": answer["state_json"]}
         return "Yjs reads pycrdt's encoding of the doc otherwise", details
     encoded = _unb64(answer["encoded"])
@@ -1364,7 +1350,7 @@ def compare(
     if isinstance(again, str):
         return "pycrdt refuses Yjs's encoding of the doc", {"error": again}
     reread = pycrdt_view(again, skip | pycrdt_ill_typed(again))
-    if reread != view and not gap:
+    if reread != view:
         return "pycrdt reads Yjs's encoding otherwise", {"pycrdt": view, "again": reread}
     out.counts["equal"] += 1
     return None
@@ -1384,12 +1370,11 @@ def _report(out: Outcome, seed: int) -> None:
     )
     print(
         f"  refused by check_update: {dict(out.refused_by_check)}; compared without "
-        f"ill-typed roots: {c['ill-typed roots']}, in part (out of order): {c['out of order']}; "
-        f"known, not compared: {c['surrogate split']} cutting an astral character, "
-        f"{c['crossing parents']} with origins in two lists or crossed, {c['forged clocks']} "
-        f"forging clocks, {c['pointing at GC']} pointing at GC, {c['early update diverged']} "
-        f"early updates diverged; Yjs formatting cleanups applied to pycrdt: "
-        f"{c['Yjs cleanups applied']}"
+        f"ill-typed roots: {c['ill-typed roots']}; held back for what they build on (compared "
+        f"in full): {c['out of order']}; known, not compared: {c['surrogate split']} cutting an "
+        f"astral character, {c['crossing parents']} with origins in two lists or crossed, "
+        f"{c['forged clocks']} forging clocks, {c['pointing at GC']} pointing at GC; Yjs "
+        f"formatting cleanups applied to pycrdt: {c['Yjs cleanups applied']}"
     )
     if out.failures:
         shown = "\n\n".join(_describe(seed, *f) for f in out.failures[:8])
@@ -1469,23 +1454,22 @@ def test_known_insert_into_half_surrogate() -> None:
     assert pycrdt["content"]["string"] == yjs["content"]["string"]
 
 
-@KNOWN
-def test_known_out_of_order_struct_is_shown() -> None:
+def test_an_out_of_order_struct_is_held_back_as_in_yjs() -> None:
     """Client 5 has clocks 0-2; an update of its clock 10 (origin clock 2): Yjs keeps it pending
-    until clocks 3-9 arrive, yrs integrates it at once (filling 3-9 with a skip), so the
-    server's text reads "abcX" while every browser reads "abc"."""
+    until clocks 3-9 arrive; yrs alone would integrate it at once (filling 3-9 with a skip), and
+    the server's text would read "abcX" while every browser reads "abc". The room holds it back
+    (server.integrate), so both read "abc"."""
     base = [y.insert_text(5, 0, "abc")]
     update = y.update(y.Group(5, 10, [y.Item(y.String("X"), origin=y.ID(5, 2))]))
     pycrdt, yjs = both_views(base, update)
     assert pycrdt["content"] == yjs["content"]
 
 
-@KNOWN
-def test_known_early_update_diverges() -> None:
+def test_an_early_update_waits_for_the_one_it_follows_as_in_yjs() -> None:
     """Client 7 sets m.k = "a" (clock 1), pushes "v" to an array (clock 2), sets m.k = false
-    (clock 3, origin clock 1) and deletes clock 1. Clocks 2-3 arrive before clock 1: yrs
-    integrates clock 2 at once and keeps 3 pending; once clock 1 arrives Yjs reads m.k = false,
-    yrs has lost the key (without the deletion it keeps "a"). Nothing refuses either update."""
+    (clock 3, origin clock 1) and deletes clock 1. Clocks 2-3 arrive before clock 1: yrs alone
+    would integrate clock 2 at once and keep 3 pending, and once clock 1 arrives it has lost the
+    key where Yjs reads m.k = false. The room takes clocks 2-3 only after clock 1: both agree."""
     base = [y.update(y.Group(7, 0, [y.Item(y.Type(y.XML_ELEMENT, "p"), parent="x")]))]
     first = y.update(y.Group(7, 1, [y.Item(y.AnyContent(["a"]), parent="m", parent_sub="k")]))
     early = y.update(
@@ -1526,16 +1510,15 @@ def test_known_right_origin_in_forged_gc() -> None:
     assert pycrdt["content"] == yjs["content"]
 
 
-@KNOWN
-def test_known_pending_item_poisons_a_later_update() -> None:
-    """A forged item whose parent is an ID no client has written yet (A:0): pycrdt keeps it
-    pending. When A's real first edit ("ab" at A:0) arrives, yrs integrates it, then fails on
-    the pending item (its parent is no type) and raises: the server refuses A's edit (1007)
-    although its doc now holds it, and replaying the stored log fails the same way. Yjs drops
-    the forged item and reads "ab"."""
+def test_a_held_item_whose_parent_is_no_type_is_dropped_as_in_yjs() -> None:
+    """A forged item whose parent is an ID no client has written yet (A:0) waits. Given to yrs
+    at once it would poison A's real first edit ("ab" at A:0): yrs integrates the edit, then
+    fails on the waiting item and raises, so the server would refuse A's edit although its doc
+    holds it, and the stored log would fail to load the same way. The room holds the item back,
+    takes A's edit, then drops the item (its parent is no type), as Yjs does: both read "ab"."""
     poison = y.update(y.Group(B, 0, [y.Item(y.AnyContent([5]), parent=y.ID(A, 0), parent_sub="q")]))
     check_update(poison)
-    pycrdt_apply([poison])  # accepted: it waits
     legit = y.insert_text(A, 0, "ab")
     outcome = pycrdt_try([poison, legit])
     assert not isinstance(outcome, str), outcome
+    assert str(outcome.get("content", type=Text)) == "ab"

@@ -19,6 +19,7 @@ from server.auth import Role, mint
 from server.contract import CloseCode
 from testkit.yclient import YClient
 
+from . import ycraft as y
 from .conftest import ServerProcess, eventually, unique
 from .nodeclient import NodeHarness, node_harness
 from .wsframes import close_code, connect, next_message
@@ -302,3 +303,70 @@ async def test_a_stale_step_2_is_refused_even_without_its_step_1(
             return resp.status == 404
 
     await eventually(unloaded)
+
+
+# --- updates that build on what the document lacks -------------------------------------------
+
+
+async def test_an_update_after_a_gap_waits_as_in_yjs_and_goes_in_once_the_gap_is_filled(
+    server: ServerProcess, http: aiohttp.ClientSession, node: NodeHarness
+) -> None:
+    """yrs would integrate a struct after a gap at once: the server's text (exports, newcomers)
+    would show what no browser shows. Tandem holds it back, as Yjs does, and acks it only once
+    it is in: an ack never passes a held update."""
+    name = unique("gap")
+    ws = await connect(http, server, name, "?ack=1")
+    acks: list[int] = []
+
+    async def ack() -> int:
+        acks.append((await next_message(ws, p.Saved)).count)  # type: ignore[attr-defined]
+        return acks[-1]
+
+    await ws.send_bytes(p.encode_sync_update(y.insert_text(5, 0, "abc")))  # clocks 0-2
+    assert await ack() == 1
+    # Message 2: "X" typed after clock 9, while clocks 3-9 have not arrived.
+    gap = y.update(y.Group(5, 10, [y.Item(y.String("X"), origin=y.ID(5, 9))]))
+    await ws.send_bytes(p.encode_sync_update(gap))
+    await ws.send_bytes(p.encode_sync_update(y.insert_text(6, 0, "Z")))  # message 3
+    await ws.send_bytes(p.encode_sync_step1(b"\x00"))
+    await next_message(ws, p.SyncStep2)
+    shown = await export_text(http, server, name)
+    assert "X" not in shown and sorted(shown) == sorted("abcZ")
+    await node.call("open", client="late", url=server.ws_url, room=name)
+    await node.call("wait_synced", client="late")
+    assert await node.call("text", client="late") == shown
+    # The gap is filled (message 4): the held update goes in too, and everything is acked.
+    fill = y.update(y.Group(5, 3, [y.Item(y.String("defghij"), origin=y.ID(5, 2))]))
+    await ws.send_bytes(p.encode_sync_update(fill))
+    while await ack() < 4:
+        pass
+    # Message 3 was committed long before message 2, but no ack passed the held message 2.
+    assert acks == [1, 4]
+    text = await export_text(http, server, name)
+    assert text.replace("Z", "") == "abcdefghijX"
+    await node.call("wait_text", client="late", text=text)
+    await ws.close()
+
+
+async def test_a_forged_update_held_for_a_parent_that_is_no_type_is_dropped_not_stored(
+    server_factory: type[ServerProcess], http: aiohttp.ClientSession
+) -> None:
+    """An item whose parent is an ID nobody has written yet waits; when that ID turns out to
+    be text (no type), pycrdt refuses the item. Yjs drops it: so does Tandem, and the real edit
+    it was waiting for is applied, stored and acked as if it had never been there."""
+    srv = server_factory().start()
+    name = unique("poison")
+    attacker = await connect(http, srv, name)
+    poison = y.update(
+        y.Group(77, 0, [y.Item(y.AnyContent([5]), parent=y.ID(66, 0), parent_sub="q")])
+    )
+    await attacker.send_bytes(p.encode_sync_update(poison))
+    victim = await connect(http, srv, name, "?ack=1")
+    await victim.send_bytes(p.encode_sync_update(y.insert_text(66, 0, "ab")))
+    assert (await next_message(victim, p.Saved)).count == 1  # type: ignore[attr-defined]
+    assert await export_text(http, srv, name) == "ab"
+    await victim.close()
+    await attacker.close()
+    srv.stop()
+    srv.start()  # the stored log loads again, without the forged item
+    assert await export_text(http, srv, name) == "ab"
