@@ -194,19 +194,27 @@ class Room:
             self.store.append(self.name, None, ack)
             return
         order = self._order
-        if not order.ready(summary) and len(order.waiting) >= self.limits.max_pending_updates:
+        doc = self.doc
+        if order.ready(summary):  # the common case: nothing it builds on is missing
+            with _UNDECODABLE:
+                doc.apply_update(update)
+            order.taken(summary)
+            self._changed(update, conn, ack)
+            if order.waiting:
+                self._take_held()
+            return
+        if len(order.waiting) >= self.limits.max_pending_updates:
             # Refused before it touches anything: at the cap, an update that would wait too
             # is neither applied, stored nor relayed.
             raise p.ProtocolError(
                 "too many updates waiting for missing dependencies", CloseCode.policyViolation
             )
-        doc = self.doc
         # What builds on what the Doc lacks is held (in memory only: every Yjs client holds it
         # back as well, and its sender keeps it until it is acked), then taken into the Doc,
         # relayed, stored and acked once that arrives. No ack of this connection passes it.
         part = order.offer(update, summary, (conn, seq))
         if part is None or not part.last:
-            conn.hold_ack(seq)
+            conn.hold_ack(seq)  # before any commit can run: commits run in a later turn
         if part is not None:
             try:
                 with _UNDECODABLE:

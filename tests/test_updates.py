@@ -5,6 +5,7 @@ Every refusal is a ProtocolError with close code 1007 (invalid payload).
 
 from __future__ import annotations
 
+import random
 import tracemalloc
 
 import pytest
@@ -14,6 +15,8 @@ from server.protocol import ProtocolError
 from server.updates import (
     CLOCK_LIMIT,
     EMPTY_UPDATE,
+    _typed,
+    _update,
     check_state_vector,
     check_update,
     strict_json,
@@ -383,3 +386,29 @@ def test_state_vector() -> None:
         with pytest.raises(ProtocolError) as info:
             check_state_vector(bad)
         assert info.value.close_code == 1007
+
+
+def test_the_keystroke_path_reads_exactly_as_the_full_reading() -> None:
+    """check_update reads a keystroke's update at a glance (server.updates._typed): whatever it
+    accepts, the full reading must accept with the same summary; whatever the full reading
+    refuses, it must leave to it. Real updates, then thousands of mutations of them."""
+    rng = random.Random(20261201)
+    updates, _text = trace_updates(limit=3000)
+    typed = 0
+    cases = list(updates)
+    for _ in range(20_000):
+        frame = bytearray(rng.choice(updates))
+        for _ in range(rng.randint(1, 3)):
+            frame[rng.randrange(len(frame))] = rng.randrange(256)
+        cases.append(bytes(frame))
+    for update in cases:
+        fast = _typed(update) if len(update) > 2 else None
+        try:
+            full = _update(update)
+        except (ProtocolError, IndexError):
+            assert fast is None, update.hex()
+            continue
+        if fast is not None:
+            typed += 1
+            assert fast == full, update.hex()
+    assert typed > len(updates) // 2  # the path is taken for most real keystrokes
