@@ -3,6 +3,7 @@ carries the process's own CPU and memory figures."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -15,7 +16,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 CONNECTIONS = Gauge("tandem_connections", "Open WebSocket connections")
@@ -68,11 +69,41 @@ COMMIT_SECONDS = Histogram(
     "Time to commit one batch",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
 )
-ACK_SECONDS = Histogram(
+
+
+class PlainHistogram(Collector):
+    """A histogram observed once per update: plain ints and a bisect, no lock (a prometheus
+    Histogram takes a lock per bucket on every ``observe``); exported at scrape time."""
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = buckets
+        self.counts = [0] * (len(buckets) + 1)  # the last: above every bound
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def collect(self) -> list[Metric]:
+        cumulative = []
+        running = 0
+        for bound, count in zip(self.bounds, self.counts, strict=False):
+            running += count
+            cumulative.append((str(bound), running))
+        cumulative.append(("+Inf", running + self.counts[-1]))
+        family = HistogramMetricFamily(self.name, self.documentation)
+        family.add_metric([], cumulative, self.total)
+        return [family]
+
+
+ACK_SECONDS = PlainHistogram(
     "tandem_ack_seconds",
     "From an update's arrival to its durable commit",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
 )
+REGISTRY.register(ACK_SECONDS)
 
 
 def watch(rooms_loaded: Callable[[], int], queued_frames: Callable[[], int]) -> None:
