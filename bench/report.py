@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from .servers import ALL, LABELS, PYCRDT, RELAY, TANDEM, YWS
+from .servers import ALL, BASELINE, LABELS, PYCRDT, RELAY, TANDEM, YWS
 
 Runs = list[dict[str, Any]]
 Summary = dict[str, dict[str, dict[str, Any]]]  # workload -> server -> figure -> value
@@ -55,7 +55,7 @@ def ratios(summary: Summary, rows: list[Row]) -> dict[str, dict[str, dict[str, f
         servers = summary.get(row.workload, {})
         mine = servers.get(TANDEM, {}).get(row.metric)
         per_peer: dict[str, float | None] = {}
-        for peer in (PYCRDT, YWS, RELAY):
+        for peer in (PYCRDT, YWS, RELAY, BASELINE):
             theirs = servers.get(peer, {}).get(row.metric)
             ok = isinstance(mine, int | float) and isinstance(theirs, int | float) and theirs
             per_peer[peer] = round(mine / theirs, 3) if ok else None  # type: ignore[operator]
@@ -80,25 +80,31 @@ def _fmt_ratio(value: float | None) -> str:
 
 def markdown_table(summary: Summary, rows: list[Row]) -> str:
     rs = ratios(summary, rows)
+    present = {server for servers in summary.values() for server in servers}
+    shown = [s for s in ALL if s != BASELINE or BASELINE in present]
+    compared = [p for p in (PYCRDT, YWS, RELAY, BASELINE) if p in shown]
+    names = {PYCRDT: "pycrdt-ws", YWS: "y-ws", RELAY: "relay", BASELINE: "baseline"}
     head = (
         "| workload | figure | better | "
-        + " | ".join(LABELS[s] for s in ALL)
-        + " | Tandem ÷ pycrdt-ws | Tandem ÷ y-ws | Tandem ÷ relay |"
+        + " | ".join(LABELS[s] for s in shown)
+        + " | "
+        + " | ".join(f"Tandem ÷ {names[p]}" for p in compared)
+        + " |"
     )
-    lines = [head, "|" + " --- |" * (3 + len(ALL) + 3)]
+    lines = [head, "|" + " --- |" * (3 + len(shown) + len(compared))]
     if not any(summary.get(row.workload) for row in rows):
         return ""
     for row in rows:
         servers = summary.get(row.workload)
         if not servers:
             continue
-        cells = [_fmt(servers.get(s, {}).get(row.metric), row) for s in ALL]
+        cells = [_fmt(servers.get(s, {}).get(row.metric), row) for s in shown]
         ratio = rs[row.workload][row.metric]
         lines.append(
             f"| {row.workload} | {row.label} | {row.better} | "
             + " | ".join(cells)
             + " | "
-            + " | ".join(_fmt_ratio(ratio[p]) for p in (PYCRDT, YWS, RELAY))
+            + " | ".join(_fmt_ratio(ratio[p]) for p in compared)
             + " |"
         )
     return "\n".join(lines)

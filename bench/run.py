@@ -24,7 +24,7 @@ from typing import Any
 
 from . import loadgen, procstat, reading, report, servers, traces
 from .report import Row
-from .servers import ALL, PYCRDT, RELAY, STORES, TANDEM, Server
+from .servers import ALL, BASELINE, BASELINE_REPO, PYCRDT, RELAY, STORES, TANDEM, TANDEMS, Server
 from .workloads import w1_throughput, w2_latency, w3_late_joiner, w4_connections, w5_storage
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -155,7 +155,7 @@ class Bench:
                 if STORES[server.kind]:
                     figures["db_bytes_after_stop"] = server.db_bytes()
                     figures["merged_state_bytes"] = len(trace.state)
-                if server.kind == TANDEM:  # every update acked = committed
+                if server.kind in TANDEMS:  # every update acked = committed
                     figures["stored_percent"] = 100.0 if figures.get("durable_seconds") else None
                 if server.kind == PYCRDT:
                     rows = _pycrdt_rows(server.db)
@@ -419,7 +419,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a short run (~3 min)")
     parser.add_argument("--rounds", type=int, default=0, help="override the number of rounds")
     parser.add_argument("--only", default="", help="comma list of w1,w2,w3,w4,w5")
-    parser.add_argument("--servers", default=",".join(ALL), help="comma list of servers")
+    default_servers = [k for k in ALL if k != BASELINE or BASELINE_REPO is not None]
+    parser.add_argument(
+        "--servers",
+        default=",".join(default_servers),
+        help="comma list of servers (tandem-baseline: TANDEM_BENCH_BASELINE=checkout)",
+    )
     parser.add_argument("--w2-rooms", type=int, default=0, help="W2 rooms (default 40)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()

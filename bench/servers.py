@@ -24,20 +24,29 @@ PEERS_PYTHON = BENCH / ".venv-peers" / "bin" / "python"
 NODE_DIR = BENCH / "node"
 
 TANDEM = "tandem"
+# Tandem from another checkout (TANDEM_BENCH_BASELINE=path, e.g. a `git worktree` of an older
+# commit): a before/after comparison measured in the same run, interleaved like the peers.
+BASELINE = "tandem-baseline"
 PYCRDT = "pycrdt-websocket"
 YWS = "y-websocket"
 RELAY = "bare-relay"
-ALL = (TANDEM, PYCRDT, YWS, RELAY)
+ALL = (TANDEM, BASELINE, PYCRDT, YWS, RELAY)
+BASELINE_REPO = (
+    Path(os.environ["TANDEM_BENCH_BASELINE"]) if "TANDEM_BENCH_BASELINE" in os.environ else None
+)
 LABELS = {
     TANDEM: "Tandem",
+    BASELINE: f"Tandem at {BASELINE_REPO}" if BASELINE_REPO else "Tandem (baseline)",
     PYCRDT: "pycrdt-websocket 0.16 + SQLiteYStore",
     YWS: "y-websocket 1.5.4 server",
     RELAY: "bare aiohttp relay",
 }
-STORES = {TANDEM: True, PYCRDT: True, YWS: False, RELAY: False}
+# Both kinds of Tandem speak the same: everything said of "tandem" holds for the baseline.
+TANDEMS = (TANDEM, BASELINE)
+STORES = {TANDEM: True, BASELINE: True, PYCRDT: True, YWS: False, RELAY: False}
 # Seconds a SIGTERM may take before SIGKILL: Tandem flushes and compacts on the way out;
 # Hypercorn can sit in its graceful shutdown with pycrdt-websocket's tasks still pending.
-STOP_TIMEOUT = {TANDEM: 60.0, PYCRDT: 5.0, YWS: 5.0, RELAY: 5.0}
+STOP_TIMEOUT = {TANDEM: 60.0, BASELINE: 60.0, PYCRDT: 5.0, YWS: 5.0, RELAY: 5.0}
 # Tandem without compaction thresholds (it still compacts on a graceful shutdown).
 NO_COMPACTION = ("--compact-updates", "1000000000", "--compact-bytes", "1000000000000")
 # Tandem's limits against hostile clients, lifted where the server has them: every load
@@ -92,7 +101,7 @@ class Server:
 
     @property
     def db(self) -> Path:
-        return self.data_dir / ("tandem.db" if self.kind == TANDEM else "ystore.db")
+        return self.data_dir / ("tandem.db" if self.kind in TANDEMS else "ystore.db")
 
     @property
     def pid(self) -> int:
@@ -100,18 +109,19 @@ class Server:
         return self.proc.pid
 
     def url(self, room: str, *, ack: bool = False) -> str:
-        query = "?ack=1" if ack and self.kind == TANDEM else ""
-        prefix = "/ws/" if self.kind == TANDEM else "/"
+        query = "?ack=1" if ack and self.kind in TANDEMS else ""
+        prefix = "/ws/" if self.kind in TANDEMS else "/"
         return f"ws://127.0.0.1:{self.port}{prefix}{room}{query}"
 
     def _command(self) -> tuple[list[str], dict[str, str], Path, re.Pattern[str]]:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        if self.kind == TANDEM:
+        if self.kind in TANDEMS:
             # INFO: the listening line is logged at that level (nothing per message is).
             cmd = [str(TANDEM_PYTHON), "-m", "server", "--log-level", "INFO", "serve"]
             cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--db", str(self.db)]
             cmd += [*tandem_limit_args(), *self.extra_args]
-            return cmd, env, REPO, re.compile(r"listening on http://[^:]+:(\d+)")
+            repo = BASELINE_REPO if self.kind == BASELINE and BASELINE_REPO else REPO
+            return cmd, env, repo, re.compile(r"listening on http://[^:]+:(\d+)")
         if self.kind == PYCRDT:
             script = BENCH / "peers" / "pycrdt_server.py"
             cmd = [str(PEERS_PYTHON), str(script), "--port", str(self.port), "--db", str(self.db)]

@@ -102,18 +102,25 @@ def check_update(update: bytes) -> UpdateSummary:
     if update == EMPTY_UPDATE:
         return _EMPTY_SUMMARY
     try:
-        return _typed(update) or _update(update)
+        typed = _typed(update)
+    except IndexError:  # short of what a keystroke would be: the full reading says what
+        typed = None
+    try:
+        return typed or _update(update)
     except IndexError:  # every read past the end lands here
         raise _Reject("truncated") from None
 
 
 def _typed(buf: bytes) -> UpdateSummary | None:
-    """The update a keystroke makes, read at a glance: one client, one string item after (and
-    maybe before) items of the same client, no deletions. Anything else, or anything in it the
-    full reading would look at twice, is left to :func:`_update` (None); what this accepts,
-    that accepts alike, with the same summary (tests/test_updates.py checks it)."""
-    last = len(buf) - 1
-    if last < 7 or buf[0] != 1 or buf[1] != 1 or buf[last] != 0:
+    """The update a keystroke makes, read at a glance: nothing but deletions, or one string
+    item after (and maybe before) items of its own client, with deletions of one client or
+    none. Anything else, or anything in it the full reading would look at twice, is left to
+    :func:`_update` (None); what this accepts, that accepts alike, with the same summary
+    (tests/test_updates.py checks it)."""
+    groups = buf[0]
+    if groups == 0:
+        return _typed_deletes(buf, 1, [], {})
+    if groups != 1 or buf[1] != 1 or len(buf) < 8:
         return None
     pos = 2
     while buf[pos] >= 0x80:  # the client id: kept as bytes, its items are compared by them
@@ -171,20 +178,73 @@ def _typed(buf: bytes) -> UpdateSummary | None:
             highest = ref
     length = buf[pos]
     pos += 1
-    if length == 0 or length >= 0x80 or pos + length != last:
+    end = pos + length
+    if length == 0 or length >= 0x80 or end >= len(buf):
         return None
-    raw = buf[pos:last]
+    raw = buf[pos:end]
     if not raw.isascii():
         try:
             length = len(raw.decode("utf-8").encode("utf-16-le")) // 2
         except UnicodeDecodeError:
             return None
-    client = _client_ids.get(raw_client)
+    client = _client_ids.get(raw_client) or _decode_client(raw_client)
     if client is None:
-        client = _decode_client(raw_client)
-        if client is None:
+        return None
+    return _typed_deletes(buf, end, [(client, clock, clock + length)], {client: highest})
+
+
+def _typed_deletes(
+    buf: bytes, pos: int, structs: list[tuple[int, int, int]], refs: dict[int, int]
+) -> UpdateSummary | None:
+    """The rest of :func:`_typed`: no deletions, or a few ranges of one client, to the end."""
+    last = len(buf) - 1
+    count = buf[pos]
+    if count == 0:
+        return UpdateSummary(structs, [], refs, {}) if pos == last else None
+    if count != 1 or pos >= last:
+        return None
+    pos += 1
+    start = pos
+    while buf[pos] >= 0x80:
+        pos += 1
+        if pos - start > 7:
             return None
-    return UpdateSummary([(client, clock, clock + length)], [], {client: highest}, {})
+    pos += 1
+    raw_client = buf[start:pos]
+    client = _client_ids.get(raw_client) or _decode_client(raw_client)
+    ranges = buf[pos]
+    pos += 1
+    if client is None or ranges == 0 or ranges >= 0x20:
+        return None
+    deletes: list[tuple[int, int, int]] = []
+    for _ in range(ranges):
+        clock, pos = _short_uint(buf, pos)
+        length, pos = _short_uint(buf, pos)
+        if clock < 0 or length <= 0:
+            return None
+        deletes.append((client, clock, clock + length))
+    if pos != len(buf):
+        return None
+    return UpdateSummary(structs, deletes, refs, {})
+
+
+def _short_uint(buf: bytes, pos: int) -> tuple[int, int]:
+    """A varUint of at most 4 bytes (below 2^28), or (-1, pos) for a longer one."""
+    value = buf[pos]
+    pos += 1
+    if value < 0x80:
+        return value, pos
+    value &= 0x7F
+    shift = 7
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 21:
+            return -1, pos
 
 
 # Client ids of the keystroke path, by their bytes (a few hundred writers are typical; the

@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import loadgen, procstat, wire
 from ..loadgen import WSClient
-from ..servers import PYCRDT, TANDEM, Server
+from ..servers import PYCRDT, TANDEMS, Server
 from ..traces import EncodedTrace, text_of
 
 BLOCK = 1000  # updates a writer sends in its turn
@@ -177,7 +177,7 @@ async def run(
         "loadgen_us_per_message": round(gen_cpu / max(1, received + n) * 1e6, 2),
         "readers_incomplete": sum(s.done_at is None for s in states),
     }
-    if server.kind == TANDEM:
+    if server.kind in TANDEMS:
         # Durable: every update acked (after its commit). Step 2 of the handshake counts too.
         acked = [await w.wait_all_acked(timeout) for w in writer_clients]
         acked_all = all(acked)

@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import wire
 from ..loadgen import WSClient
-from ..servers import PYCRDT, STORES, TANDEM, Server
+from ..servers import PYCRDT, STORES, TANDEMS, Server
 from ..traces import EncodedTrace, text_of
 
 ROOM = "w3-paper"
@@ -88,7 +88,7 @@ async def seed(server: Server, room: str, state: bytes, timeout: float = 120) ->
     seeder.send(wire.step2(state))
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
-        if server.kind == TANDEM and seeder.acked >= seeder.update_bearing_sent:
+        if server.kind in TANDEMS and seeder.acked >= seeder.update_bearing_sent:
             break
         if server.kind == PYCRDT and _pycrdt_rows(server) > 0:
             break
