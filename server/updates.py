@@ -46,7 +46,7 @@ import math
 from typing import NamedTuple
 
 from .contract import CloseCode
-from .protocol import ProtocolError
+from .protocol import ProtocolError, write_var_uint
 
 # Both sides keep clocks in 32 bits: a struct's clock plus its length stays below this.
 CLOCK_LIMIT = 2**32
@@ -129,20 +129,10 @@ def _typed(buf: bytes) -> UpdateSummary | None:
             return None
     pos += 1
     raw_client = buf[2:pos]
-    clock = buf[pos]
-    pos += 1
-    if clock >= 0x80:  # a clock of 2-4 bytes: below 2^28, so clock + length is below 2^32
-        clock &= 0x7F
-        shift = 7
-        while True:
-            byte = buf[pos]
-            pos += 1
-            clock |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                return None
+    # A clock of at most 4 bytes: below 2^28, so clock + length is below 2^32.
+    clock, pos = _short_uint(buf, pos)
+    if clock < 0:
+        return None
     info = buf[pos]
     pos += 1
     if info == 0x84:
@@ -157,22 +147,8 @@ def _typed(buf: bytes) -> UpdateSummary | None:
     for _ in range(refs):
         if not buf.startswith(raw_client, pos):
             return None  # another client's item: the full reading
-        pos += len(raw_client)
-        ref = buf[pos]
-        pos += 1
-        if ref >= 0x80:
-            ref &= 0x7F
-            shift = 7
-            while True:
-                byte = buf[pos]
-                pos += 1
-                ref |= (byte & 0x7F) << shift
-                if byte < 0x80:
-                    break
-                shift += 7
-                if shift > 21:
-                    return None
-        if ref >= clock:
+        ref, pos = _short_uint(buf, pos + len(raw_client))
+        if ref < 0 or ref >= clock:
             return None  # it points at itself or later: refused by the full reading
         if ref > highest:
             highest = ref
@@ -286,20 +262,11 @@ def check_state_vector(state_vector: bytes) -> dict[int, int]:
 
 def encode_state_vector(clocks: dict[int, int]) -> bytes:
     """``{client: clock}`` as a V1 state vector (clients in descending order, as Yjs writes)."""
-    parts = [_write_uint(len(clocks))]
+    parts = [write_var_uint(len(clocks))]
     for client in sorted(clocks, reverse=True):
-        parts.append(_write_uint(client))
-        parts.append(_write_uint(clocks[client]))
+        parts.append(write_var_uint(client))
+        parts.append(write_var_uint(clocks[client]))
     return b"".join(parts)
-
-
-def _write_uint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 # --- primitives: (bytes, position) in, (value, next position) out; a read past the end raises
@@ -563,11 +530,11 @@ def _encode_groups(
 ) -> bytes:
     parts = []
     kept = [(group, structs) for group, structs in groups if structs]
-    parts.append(_write_uint(len(kept)))
+    parts.append(write_var_uint(len(kept)))
     for group, structs in kept:
-        parts.append(_write_uint(len(structs)))
-        parts.append(_write_uint(group.client))
-        parts.append(_write_uint(structs[0].start))
+        parts.append(write_var_uint(len(structs)))
+        parts.append(write_var_uint(group.client))
+        parts.append(write_var_uint(structs[0].start))
         for struct in structs:
             parts.append(update[struct.byte_start : struct.byte_end])
     parts.append(deletes)
