@@ -190,16 +190,19 @@ class Documents:
     async def restore(self, name: str, version: int) -> int:
         """Make the live text equal the version's, as a new edit. Returns the id of the version
         saved just before (restoring that one undoes the restore)."""
-        target = await self.text(name, version)
+        state = await self.state(name, version)
+        self.workers.check_size(len(state))
+        # With its embeds as placeholders, on both sides: offsets past an embed stay right.
+        target = await self.workers.run(jobs.indexed_text, state)
         before = await self.save_version(name, f"before restoring version {version}")
         room = await self.rooms.acquire(name)
         try:
             for _ in range(RESTORE_ATTEMPTS):
-                current = room.text
+                current = room.indexed_text
                 self.workers.check_size(len(current), len(target))
                 edits = await self.workers.run(jobs.text_edits, current, target)
                 # Planned off the loop: apply only if nobody changed the text meanwhile.
-                if room.text == current:
+                if room.indexed_text == current:
                     room.edit_text(edits)
                     break
             else:

@@ -53,6 +53,29 @@ class Rendered:
     filename: str
 
 
+# What stands in a text for something that is not text (an embed other Yjs apps put there):
+# one unit of pycrdt's text index, as an embed is, so offsets in the one are offsets in the other.
+NOT_TEXT = "\x00"
+
+
+def indexed_text(text: Text) -> str:
+    """``text`` with each embed as one NOT_TEXT: pycrdt counts an embed as one index unit,
+    ``str()`` leaves it out, so offsets taken from ``str()`` are wrong past an embed."""
+    return "".join(part if isinstance(part, str) else NOT_TEXT for part, _attrs in text.diff())
+
+
+def indexed_text_of(state: bytes) -> str:
+    """:func:`indexed_text` of ``content`` in a full state ("" if there is none)."""
+    if not state:
+        return ""
+    doc = Doc()
+    doc.apply_update(state)
+    try:
+        return indexed_text(doc.get(CONTENT_TEXT, type=Text))
+    except (TypeError, ValueError):
+        return ""
+
+
 def text_of(state: bytes) -> str:
     """The text of Y.Text ``content`` in a full Yjs state ("" if there is none)."""
     if not state:

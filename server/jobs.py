@@ -12,7 +12,7 @@ import difflib
 import hashlib
 from difflib import SequenceMatcher
 
-from .exports import Rendered, render, text_of
+from .exports import Rendered, indexed_text_of, render, text_of
 from .protocol import ProtocolError
 from .updates import check_update
 
@@ -36,6 +36,10 @@ def text(state: bytes) -> str:
     return text_of(state)
 
 
+def indexed_text(state: bytes) -> str:
+    return indexed_text_of(state)
+
+
 def diff(name: str, before: bytes, after: bytes, label_a: str, label_b: str) -> str:
     """Unified diff of the text of two states."""
     lines = difflib.unified_diff(
@@ -52,9 +56,11 @@ def diff(name: str, before: bytes, after: bytes, label_a: str, label_b: str) -> 
 
 def text_edits(old: str, new: str) -> list[TextEdit]:
     """The line edits that turn ``old`` into ``new``, last first (so earlier offsets stay
-    valid while they are applied), as UTF-8 byte offsets (pycrdt indexes text by them).
+    valid while they are applied), as UTF-8 byte offsets (pycrdt indexes text by them; an
+    embed, written as NOT_TEXT in both, is one byte too).
 
-    Only the lines that differ are touched, so unchanged text keeps its identity."""
+    Only the lines that differ are touched, so unchanged text keeps its identity (and the
+    embeds in it)."""
     before = old.splitlines(keepends=True)
     after = new.splitlines(keepends=True)
     offsets = [0]

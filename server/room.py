@@ -18,6 +18,7 @@ from . import metrics
 from . import protocol as p
 from .connection import Connection
 from .contract import CONTENT_TEXT, CloseCode
+from .exports import NOT_TEXT, indexed_text
 from .integrate import InOrder, apply_updates
 from .jobs import TextEdit
 from .panics import CrdtFailures
@@ -128,6 +129,12 @@ class Room:
     @property
     def text(self) -> str:
         return str(self.doc.get(CONTENT_TEXT, type=Text))
+
+    @property
+    def indexed_text(self) -> str:
+        """The text with each embed as one NOT_TEXT (see :func:`server.exports.indexed_text`):
+        what edit offsets are taken from."""
+        return indexed_text(self.doc.get(CONTENT_TEXT, type=Text))
 
     # --- peers -----------------------------------------------------------------------------
 
@@ -312,6 +319,8 @@ class Room:
                 for start, end, inserted in edits:
                     if end > start:
                         del text[start:end]
+                    # An embed of the target cannot be made again from its text: left out.
+                    inserted = inserted.replace(NOT_TEXT, "")
                     if inserted:
                         text.insert(start, inserted)
         finally:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from pycrdt import Doc, Text
 
+from server import protocol as p
 from server.storage import VersionInfo
 from server.versioning import DAY, HOUR, versions_to_drop
 from testkit.serverproc import REPO_ROOT
@@ -152,6 +154,41 @@ async def test_versions_are_listed_newest_first_and_keep_their_old_text(
     diff = body.decode()
     assert "+second paragraph" in diff and "+third" in diff and " first draft" in diff
     assert diff.startswith(f"--- {name} (version {first})\n+++ {name} (live)\n")
+    await client.close()
+
+
+async def test_a_restore_keeps_the_embeds_other_apps_put_in_the_text(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    """pycrdt counts an embed as one unit of its text index and ``str()`` leaves it out: edits
+    planned on ``str()`` would land one place early past every embed and corrupt the text."""
+    name = unique("restore-embed")
+    client = await YClient(http, server.ws_url, name).connect()
+    captured: list[bytes] = []
+    subscription = client.doc.observe(lambda event: captured.append(event.update))
+    client.text.insert(0, "intro line\nkept paragraph\nlast line\n")
+    client.text.insert_embed(5, {"image": "chart.png"})  # another app's embed, in line 1
+    client.doc.unobserve(subscription)
+    for update in captured:
+        await client._send_update_bearing(p.encode_sync_update(update))
+    await client.wait_acked()
+    base = f"{server.url}/api/docs/{name}/versions"
+    good = json.loads((await api(http, "POST", base, json={"label": "good"}))[1])["id"]
+    await client.append("a bad addition\n")
+    await client.wait_acked()
+    status, _body, _ = await api(http, "POST", f"{base}/{good}/restore")
+    assert status == 200
+    export = f"{server.url}/api/docs/{name}/export?format=txt"
+    assert (await api(http, "GET", export))[1] == b"intro line\nkept paragraph\nlast line\n"
+    # The embed is still where it was.
+    state = (await api(http, "GET", export.replace("txt", "yjs")))[1]
+    doc = Doc()
+    doc.apply_update(state)
+    assert doc.get("content", type=Text).diff() == [
+        ("intro", None),
+        ({"image": "chart.png"}, None),
+        (" line\nkept paragraph\nlast line\n", None),
+    ]
     await client.close()
 
 
