@@ -55,15 +55,17 @@ LIFTED_LIMITS = (
     ("--max-connections-per-ip", "1000000"),
     ("--message-rate", "1000000000"),
     ("--message-burst", "1000000000"),
+    ("--new-room-rate", "1000000"),
+    ("--new-room-burst", "1000000"),
 )
 
 
 @functools.cache
-def tandem_limit_args() -> tuple[str, ...]:
-    """The LIFTED_LIMITS options that this version of ``tandem serve`` knows."""
+def tandem_limit_args(repo: Path = REPO) -> tuple[str, ...]:
+    """The LIFTED_LIMITS options that the ``tandem serve`` of ``repo`` knows."""
     help_text = subprocess.run(
         [str(TANDEM_PYTHON), "-m", "server", "serve", "--help"],
-        cwd=REPO,
+        cwd=repo,
         capture_output=True,
         text=True,
         timeout=60,
@@ -119,8 +121,8 @@ class Server:
             # INFO: the listening line is logged at that level (nothing per message is).
             cmd = [str(TANDEM_PYTHON), "-m", "server", "--log-level", "INFO", "serve"]
             cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--db", str(self.db)]
-            cmd += [*tandem_limit_args(), *self.extra_args]
             repo = BASELINE_REPO if self.kind == BASELINE and BASELINE_REPO else REPO
+            cmd += [*tandem_limit_args(repo), *self.extra_args]
             return cmd, env, repo, re.compile(r"listening on http://[^:]+:(\d+)")
         if self.kind == PYCRDT:
             script = BENCH / "peers" / "pycrdt_server.py"
