@@ -64,28 +64,28 @@ def indexed_text(text: Text) -> str:
     return "".join(part if isinstance(part, str) else NOT_TEXT for part, _attrs in text.diff())
 
 
-def indexed_text_of(state: bytes) -> str:
-    """:func:`indexed_text` of ``content`` in a full state ("" if there is none)."""
+def _content(state: bytes) -> Text | None:
+    """The Y.Text ``content`` of a full Yjs state (None if there is none)."""
     if not state:
-        return ""
+        return None
     doc = Doc()
     doc.apply_update(state)
     try:
-        return indexed_text(doc.get(CONTENT_TEXT, type=Text))
+        return doc.get(CONTENT_TEXT, type=Text)
     except (TypeError, ValueError):
-        return ""
+        return None  # `content` holds another type in this (third-party) document
+
+
+def indexed_text_of(state: bytes) -> str:
+    """:func:`indexed_text` of ``content`` in a full state ("" if there is none)."""
+    text = _content(state)
+    return "" if text is None else indexed_text(text)
 
 
 def text_of(state: bytes) -> str:
     """The text of Y.Text ``content`` in a full Yjs state ("" if there is none)."""
-    if not state:
-        return ""
-    doc = Doc()
-    doc.apply_update(state)
-    try:
-        return str(doc.get(CONTENT_TEXT, type=Text))
-    except (TypeError, ValueError):
-        return ""  # `content` holds another type in this (third-party) document
+    text = _content(state)
+    return "" if text is None else str(text)
 
 
 def render_html(name: str, text: str) -> str:

@@ -345,7 +345,7 @@ def _update(buf: bytes, layout: list[_Group] | None = None) -> UpdateSummary:
     clients: list[tuple[bytes, int]] = []
     structs: list[tuple[int, int, int]] = []
     # With a layout: the IDs the current struct points at.
-    points: list[tuple[int, int]] = []
+    points: list[tuple[int, int]] | None = [] if layout is not None else None
     refs: dict[int, int] = {}
     skips: dict[int, int] = {}
     groups, pos = _count(buf, 0)
@@ -378,36 +378,15 @@ def _update(buf: bytes, layout: list[_Group] | None = None) -> UpdateSummary:
                 # What an item points at (origin, right origin, parent) was there before it:
                 # of its own client, only clocks below its own. Yjs fails on any other.
                 if info & _HAS_ORIGIN:
-                    ref_client, pos = client_id(buf, pos, clients)
-                    ref_clock, pos = uint(buf, pos)
-                    if ref_client == client and ref_clock >= clock:
-                        raise _Reject(f"item {client}:{clock} points at itself or later")
-                    if refs.get(ref_client, -1) < ref_clock:
-                        refs[ref_client] = ref_clock
-                    if placed is not None:
-                        points.append((ref_client, ref_clock))
+                    pos = _pointer(buf, pos, clients, client, clock, refs, points)
                 if info & _HAS_RIGHT_ORIGIN:
-                    ref_client, pos = client_id(buf, pos, clients)
-                    ref_clock, pos = uint(buf, pos)
-                    if ref_client == client and ref_clock >= clock:
-                        raise _Reject(f"item {client}:{clock} points at itself or later")
-                    if refs.get(ref_client, -1) < ref_clock:
-                        refs[ref_client] = ref_clock
-                    if placed is not None:
-                        points.append((ref_client, ref_clock))
+                    pos = _pointer(buf, pos, clients, client, clock, refs, points)
                 if not info & (_HAS_ORIGIN | _HAS_RIGHT_ORIGIN):
                     parent, pos = uint(buf, pos)
                     if parent == 1:
                         _name, pos = _string(buf, pos)  # a root type, by name
                     elif parent == 0:  # a nested type, by the ID of the item holding it
-                        ref_client, pos = client_id(buf, pos, clients)
-                        ref_clock, pos = uint(buf, pos)
-                        if ref_client == client and ref_clock >= clock:
-                            raise _Reject(f"item {client}:{clock} points at itself or later")
-                        if refs.get(ref_client, -1) < ref_clock:
-                            refs[ref_client] = ref_clock
-                        if placed is not None:
-                            points.append((ref_client, ref_clock))
+                        pos = _pointer(buf, pos, clients, client, clock, refs, points)
                     else:
                         raise _Reject(f"parent info {parent}")
                     if info & _HAS_PARENT_SUB:
@@ -445,7 +424,7 @@ def _update(buf: bytes, layout: list[_Group] | None = None) -> UpdateSummary:
                         name = _CONTENT_NAMES.get(ref, str(ref))
                         raise _Reject(f"content ref {name} is not read alike by yrs and Yjs")
                     length, pos = reader(buf, pos)
-            if placed is not None:
+            if placed is not None and points is not None:
                 placed.append(_Struct(clock, clock + length, struct_at, pos, info == _SKIP, points))
                 points = []
             clock += length
@@ -458,6 +437,28 @@ def _update(buf: bytes, layout: list[_Group] | None = None) -> UpdateSummary:
     deletes, pos = _delete_set(buf, pos, clients)
     _end(buf, pos)
     return UpdateSummary(structs, deletes, refs, skips)
+
+
+def _pointer(
+    buf: bytes,
+    pos: int,
+    clients: list[tuple[bytes, int]],
+    client: int,
+    clock: int,
+    refs: dict[int, int],
+    points: list[tuple[int, int]] | None,
+) -> int:
+    """An ID the item ``client:clock`` points at (origin, right origin, parent): it must be
+    there before it (of its own client, a lower clock: Yjs fails on any other)."""
+    ref_client, pos = _client(buf, pos, clients)
+    ref_clock, pos = _uint(buf, pos)
+    if ref_client == client and ref_clock >= clock:
+        raise _Reject(f"item {client}:{clock} points at itself or later")
+    if refs.get(ref_client, -1) < ref_clock:
+        refs[ref_client] = ref_clock
+    if points is not None:
+        points.append((ref_client, ref_clock))
+    return pos
 
 
 class _Struct(NamedTuple):
