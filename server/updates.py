@@ -619,19 +619,9 @@ def _any(buf: bytes, pos: int, depth: int) -> int:
     if tag == 125:  # varInt: continuation bit, sign bit, six bits; then 7 bits a byte
         byte = buf[pos]
         pos += 1
-        if byte & 0x80:
-            value = byte & 0x3F
-            shift = 6
-            while True:
-                byte = buf[pos]
-                pos += 1
-                value |= (byte & 0x7F) << shift
-                if byte < 0x80:
-                    break
-                shift += 7
-                if shift > 55:
-                    raise _Reject("integer longer than 9 bytes")
-            if value > MAX_SAFE_INTEGER:
+        if byte & 0x80:  # the bytes after the first are the varUint of what is above 6 bits
+            rest, pos = _uint(buf, pos)
+            if (byte & 0x3F) | (rest << 6) > MAX_SAFE_INTEGER:
                 raise _Reject("integer past 2^53")
         return pos
     if tag == 124:  # float32
