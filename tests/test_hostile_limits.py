@@ -314,8 +314,14 @@ async def test_named_versions_are_capped_and_an_identical_state_is_not_saved_twi
     assert status == 409 and "named versions" in str(body["error"])
     async with http.get(f"{base}/versions") as resp:
         assert len(await resp.json()) == 3
+    for bad in ("live", "abc", "-1", "0", "99999", f"{ids[0]}x"):
+        async with http.delete(f"{base}/versions/{bad}") as resp:
+            assert resp.status == 404, bad
+            assert "error" in await resp.json()
     async with http.delete(f"{base}/versions/{ids[0]}") as resp:
         assert resp.status == 200
+    async with http.delete(f"{base}/versions/{ids[0]}") as resp:
+        assert resp.status == 404  # gone already
     status, _body = await save("fits again")
     assert status == 201
     await client.close()

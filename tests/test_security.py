@@ -183,6 +183,7 @@ async def test_roles_decide_who_saves_restores_imports_and_deletes(
         version = (await resp.json())["id"]
     for method, path in (
         ("POST", f"/versions/{version}/restore"),
+        ("DELETE", f"/versions/{version}"),
         ("POST", "/import"),
         ("DELETE", ""),
     ):
