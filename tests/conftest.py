@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from testkit.serverproc import ServerProcess
+from testkit.services import Postgres, Redis
 
 
 @pytest.fixture
@@ -67,3 +68,19 @@ async def eventually(check: Callable[[], Any], timeout: float = 60.0, interval: 
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One real PostgreSQL server for the session (tests take a fresh database each)."""
+    server = Postgres().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Redis]:
+    """A real redis-server of the test's own (tests kill and restart it)."""
+    server = Redis().start()
+    yield server
+    server.close()

@@ -1,6 +1,6 @@
-"""Document storage: the interface the rest of the server uses (:mod:`.base`) and its backends.
-
-Only this package speaks SQL. ``open_store`` picks the backend for a ``--db`` value.
+"""Document storage: the interface the rest of the server uses (:mod:`.base`) and its backends
+(SQLite, PostgreSQL). Only this package speaks SQL. ``open_store`` picks the backend for a
+``--db`` value: a ``postgresql://`` URL is PostgreSQL, anything else a SQLite file.
 """
 
 from __future__ import annotations
@@ -30,8 +30,13 @@ __all__ = [
     "StoredDocument",
     "VersionInfo",
     "compact_updates",
+    "is_postgres",
     "open_store",
 ]
+
+
+def is_postgres(db: Path | str) -> bool:
+    return str(db).startswith(("postgresql://", "postgres://"))
 
 
 async def open_store(
@@ -41,7 +46,14 @@ async def open_store(
     compact_updates: int = 500,
     compact_bytes: int = 1024 * 1024,
 ) -> Store:
-    """The store for ``db``: a path is a SQLite file (created and migrated if needed)."""
+    """The store for ``db``: a ``postgresql://`` URL is PostgreSQL (migrated if needed), a path
+    a SQLite file (created and migrated if needed). Raises StoreError with a one-line reason."""
+    if is_postgres(db):
+        from .postgres import PostgresStore
+
+        return await PostgresStore.open(
+            str(db), compact_updates=compact_updates, compact_bytes=compact_bytes
+        )
     from .sqlite import SQLiteStore
 
     return await SQLiteStore.open(

@@ -39,6 +39,8 @@ class StoredDocument:
     snapshot_state: bytes | None = None
     # The state vector of what was deleted under this name before, if anything was.
     tombstone: bytes | None = None
+    # The sequence number of the last update in ``updates`` (stores that number them).
+    last_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ class Append:
     done: asyncio.Future[Any] | None = None
     op: WriteOp | None = None
     queued_at: float = field(default_factory=time.monotonic)
+    # The document's sequence number the commit gave it (stores that number appends).
+    seq: int | None = None
 
 
 class GroupCommitWriter:
@@ -63,6 +65,9 @@ class GroupCommitWriter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.health = StoreHealth()
+        # Told of each append once it is durable, before its ack: (doc, seq, data) — what a
+        # cluster publishes to the other instances (only what is committed).
+        self.on_committed: Callable[[str, int, bytes], None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="tandem-store-writer")
@@ -123,6 +128,10 @@ class GroupCommitWriter:
                 self._queue.popleft()
             self._note_success(batch, time.perf_counter() - started)
             committed = time.monotonic()
+            if self.on_committed is not None:
+                for job in batch:
+                    if job.data is not None and job.doc is not None and job.seq is not None:
+                        self.on_committed(job.doc, job.seq, job.data)
             for job in batch:
                 if job.on_commit is not None:
                     metrics.ACK_SECONDS.observe(committed - job.queued_at)

@@ -1,0 +1,76 @@
+"""The PostgreSQL schema: forward migrations under a one-row ``tandem_schema`` table. The model
+is SQLite's (update log, snapshots, versions, tombstones), plus a sequence number per update:
+each document's updates are numbered 1, 2, 3... in commit order (``documents.last_seq`` is the
+last one given), so an instance can tell a gap from a duplicate."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from .base import StoreError
+
+log = logging.getLogger("tandem.storage")
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: everything SQLite reached at its schema 5.
+    (
+        """CREATE TABLE documents (
+            name text PRIMARY KEY,
+            created_at double precision NOT NULL,
+            updated_at double precision NOT NULL,
+            size_bytes bigint NOT NULL DEFAULT 0,
+            tail_count bigint NOT NULL DEFAULT 0,
+            tail_bytes bigint NOT NULL DEFAULT 0,
+            snapshot_state bytea,
+            last_seq bigint NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE updates (
+            doc text NOT NULL,
+            seq bigint NOT NULL,
+            data bytea NOT NULL,
+            created_at double precision NOT NULL,
+            PRIMARY KEY (doc, seq)
+        )""",
+        """CREATE TABLE versions (
+            id bigserial PRIMARY KEY,
+            doc text NOT NULL,
+            created_at double precision NOT NULL,
+            label text,
+            auto boolean NOT NULL DEFAULT false,
+            data bytea NOT NULL,
+            codec text NOT NULL,
+            state_bytes bigint,
+            state_digest bytea
+        )""",
+        "CREATE INDEX versions_doc ON versions (doc, created_at)",
+        """CREATE TABLE tombstones (
+            name text PRIMARY KEY,
+            deleted_at double precision NOT NULL,
+            state_vector bytea NOT NULL
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+# Instances starting at once must not migrate twice: one lock for the whole migration.
+_MIGRATION_LOCK = 7_316_001
+
+
+async def migrate(conn: asyncpg.Connection, target: int = SCHEMA_VERSION) -> None:
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute("CREATE TABLE IF NOT EXISTS tandem_schema (version integer NOT NULL)")
+        current = await conn.fetchval("SELECT version FROM tandem_schema")
+        if current is None:
+            await conn.execute("INSERT INTO tandem_schema (version) VALUES (0)")
+            current = 0
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema version {current} is newer than this server's {SCHEMA_VERSION}"
+            )
+        for version in range(current + 1, target + 1):
+            for statement in MIGRATIONS[version - 1]:
+                await conn.execute(statement)
+            await conn.execute("UPDATE tandem_schema SET version = $1", version)
+            log.info("database migrated to schema version %d", version)
