@@ -11,9 +11,11 @@ from pathlib import Path
 from aiohttp import web
 
 from . import metrics
-from .appkeys import AUTH, CONNECTIONS, DOCUMENTS, ROOMS, SETTINGS, STORE
+from .appkeys import AUTH, CLUSTER, CONNECTIONS, DOCUMENTS, ROOMS, SETTINGS, STORE
 from .auth import Authorizer
 from .autosave import AutoVersions
+from .cluster import ClusterError
+from .cluster.node import Cluster
 from .config import Settings
 from .documents import Documents
 from .http_api import add_api_routes
@@ -30,7 +32,7 @@ from .security import (
     request_timeout,
     security_headers,
 )
-from .storage import open_store
+from .storage import is_postgres, open_store
 from .transport import close_all, keepalive_loop, websocket_handler
 from .workers import Workers
 
@@ -64,6 +66,11 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    if settings.redis and not is_postgres(settings.db):
+        raise ClusterError(
+            "--redis joins instances that share one PostgreSQL store; "
+            "a SQLite file cannot be shared: use --db postgresql://..."
+        )
     store = await open_store(
         settings.db,
         synchronous=settings.synchronous,
@@ -84,6 +91,19 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
         max_rooms=settings.max_rooms,
         new_rooms=RateLimits(settings.new_room_rate, settings.new_room_burst),
     )
+    cluster: Cluster | None = None
+    if settings.redis:
+        from .storage.postgres import PostgresStore
+
+        assert isinstance(store, PostgresStore)
+        cluster = Cluster(settings.redis, store, rooms)
+        try:
+            await cluster.start()
+        except ClusterError:
+            await store.close()
+            raise
+        rooms.feed = cluster
+        app[CLUSTER] = cluster
     workers = Workers(
         settings.workers, timeout=settings.work_timeout, max_bytes=settings.max_work_bytes
     )
@@ -112,6 +132,8 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await rooms.close()
+        if cluster is not None:
+            await cluster.close()
         await asyncio.to_thread(workers.close)
         compacted = await store.compact_all()
         await store.close()

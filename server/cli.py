@@ -1,7 +1,8 @@
 """The ``tandem`` command line. Every option also reads a TANDEM_* environment variable.
 
-The document commands (list, export, versions, import, backup) open the same SQLite file the
-server uses and work while it runs (WAL lets readers and one writer share the file).
+``--db`` is a SQLite file or a ``postgresql://`` URL. The document commands (list, export,
+versions, import, backup) open the same store the server uses and work while it runs (WAL lets
+readers and one writer share a SQLite file; PostgreSQL takes any number of clients).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from aiohttp import web
 
 from .app import create_app
 from .auth import Role, check_secret, mint
+from .cluster import ClusterError
 from .config import Settings
 from .contract import KEEPALIVE_SECONDS
 from .documents import Conflict, Documents, NotFound
 from .exports import FORMATS, UnknownFormat
 from .names import BadDocumentName, check_document_name
 from .rooms import DetachedRooms
-from .storage import Store, StoreError, open_store
+from .storage import Store, StoreError, is_postgres, open_store
 
 log = logging.getLogger("tandem")
 T = TypeVar("T")
@@ -46,10 +48,37 @@ def option(
     return click.option(f"--{name}", *dest, envvar=_env(name), show_envvar=True, **kwargs)
 
 
+class Database(click.ParamType):
+    """``--db``: a ``postgresql://`` URL as it is (the store says what is wrong with it when it
+    connects), anything else a SQLite file."""
+
+    name = "PATH|URL"
+
+    def __init__(self, exists: bool) -> None:
+        self._file = click.Path(exists=exists, dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and is_postgres(value):
+            return value
+        return self._file.convert(value, param, ctx)
+
+
+def _shown(location: Path | str) -> str:
+    """A --db or --redis value for messages and logs: never with its password."""
+    from .storage.postgres import redacted  # asyncpg is imported only for URLs
+
+    return redacted(str(location)) if "://" in str(location) else str(location)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 @click.group(context_settings={"show_default": True, "max_content_width": 100})
 @option("log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def main(log_level: str) -> None:
-    """Tandem: a collaborative editing server for Yjs clients, persisted to SQLite."""
+    """Tandem: a collaborative editing server for Yjs clients, persisted to SQLite or
+    PostgreSQL."""
     logging.basicConfig(
         level=getattr(logging, log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -67,8 +96,13 @@ def main(log_level: str) -> None:
 @option(
     "db",
     default="tandem.db",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite database file (created if missing).",
+    type=Database(exists=False),
+    help="SQLite database file (created if missing), or a postgresql:// URL (migrated if needed).",
+)
+@option(
+    "redis",
+    default=None,
+    help="redis:// URL joining the instances that share a PostgreSQL --db.",
 )
 @option(
     "synchronous",
@@ -256,8 +290,23 @@ def serve(**options: Any) -> None:
         options["auth_secret"] = ""  # click reads an empty variable as unset: refuse it too
     if options["auth_secret"] is not None:
         options["auth_secret"] = _secret(options["auth_secret"])
+    _check_cluster(options["db"], options["redis"])
     settings = Settings(**options)
     asyncio.run(_serve(settings))
+
+
+def _check_cluster(db: Path | str, redis: str | None) -> None:
+    if redis is None:
+        return
+    if not is_postgres(db):
+        raise click.ClickException(
+            "--redis joins instances that share one PostgreSQL store, and instances on several "
+            "machines cannot share one SQLite file: give --db a postgresql:// URL"
+        )
+    if not redis.startswith(("redis://", "rediss://", "unix://")):
+        raise click.ClickException(
+            f"--redis must be a redis://, rediss:// or unix:// URL, not {_shown(redis)!r}"
+        )
 
 
 def _secret(value: str) -> str:
@@ -278,13 +327,17 @@ async def _serve(settings: Settings) -> None:
         # descriptor is left.
         keepalive_timeout=settings.request_timeout,
     )
-    await runner.setup()
+    try:
+        await runner.setup()  # opens the store (and joins the cluster): bad --db, --redis
+    except (StoreError, ClusterError) as exc:
+        await runner.cleanup()  # whatever did start, before saying why it cannot
+        raise click.ClickException(_one_line(exc)) from exc
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     for address in runner.addresses:
         host, port = address[0], address[1]
         shown = f"[{host}]" if ":" in host else host
-        log.info("Tandem listening on http://%s:%d (db %s)", shown, port, settings.db)
+        log.info("Tandem listening on http://%s:%d (db %s)", shown, port, _shown(settings.db))
     if settings.auth_secret is None:
         log.warning("open mode: no --auth-secret, everyone may read and write every document")
     if (
@@ -318,8 +371,8 @@ def _db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return option(
         "db",
         default="tandem.db",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="SQLite database file (the server's).",
+        type=Database(exists=True),
+        help="The server's SQLite database file, or its postgresql:// URL.",
     )(fn)
 
 
@@ -330,16 +383,16 @@ def _name(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
         raise click.BadParameter(str(exc)) from exc
 
 
-def _with_store(db: Path, work: Callable[[Store], Awaitable[T]]) -> T:
+def _with_store(db: Path | str, work: Callable[[Store], Awaitable[T]]) -> T:
     async def run() -> T:
         try:
             store = await open_store(db)
         except StoreError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(_one_line(exc)) from exc
         try:
             return await work(store)
-        except NotFound as exc:
-            raise click.ClickException(str(exc)) from exc
+        except (NotFound, StoreError) as exc:
+            raise click.ClickException(_one_line(exc)) from exc
         finally:
             await store.close()
 
@@ -354,7 +407,7 @@ def _when(stamp: float | None) -> str:
 
 @main.command("list")
 @_db_option
-def list_documents(db: Path) -> None:
+def list_documents(db: Path | str) -> None:
     """List the stored documents."""
     docs = _with_store(db, lambda store: store.list_documents())
     if not docs:
@@ -372,7 +425,7 @@ def list_documents(db: Path) -> None:
 @click.option("--format", "fmt", default="md", type=click.Choice(FORMATS), help="Export format.")
 @click.option("--version", "version", type=click.IntRange(1), help="A saved version's id.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File.")
-def export(name: str, db: Path, fmt: str, version: int | None, output: Path | None) -> None:
+def export(name: str, db: Path | str, fmt: str, version: int | None, output: Path | None) -> None:
     """Export a document (or one of its versions); to stdout without -o."""
 
     async def work(store: Store) -> bytes:
@@ -393,7 +446,7 @@ def export(name: str, db: Path, fmt: str, version: int | None, output: Path | No
 @main.command()
 @click.argument("name", callback=_name)
 @_db_option
-def versions(name: str, db: Path) -> None:
+def versions(name: str, db: Path | str) -> None:
     """List a document's saved versions, newest first."""
     found = _with_store(db, lambda store: Documents(store, DetachedRooms(store)).versions(name))
     if not found:
@@ -411,7 +464,7 @@ def versions(name: str, db: Path) -> None:
 @click.argument("name", callback=_name)
 @click.argument("file", type=click.File("rb"))
 @_db_option
-def import_document(name: str, file: Any, db: Path) -> None:
+def import_document(name: str, file: Any, db: Path | str) -> None:
     """Fill a new or empty document with a text or Markdown FILE ('-' for stdin).
 
     A document that already has text is refused: importing over CRDT state would duplicate
@@ -438,11 +491,16 @@ def import_document(name: str, file: Any, db: Path) -> None:
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
 @_db_option
 @click.option("--overwrite", is_flag=True, help="Replace DEST if it exists.")
-def backup(dest: Path, db: Path, overwrite: bool) -> None:
-    """Copy the database to DEST consistently, even while the server runs."""
+def backup(dest: Path, db: Path | str, overwrite: bool) -> None:
+    """Copy the SQLite database to DEST consistently, even while the server runs (PostgreSQL:
+    use pg_dump)."""
     if dest.exists() and not overwrite:
         raise click.ClickException(f"{dest} exists (use --overwrite to replace it)")
-    if dest.resolve() == db.resolve():
+    if is_postgres(db):  # said without connecting (nor migrating a database to say it)
+        from .storage.postgres import backup_hint
+
+        raise click.ClickException(backup_hint(str(db), dest))
+    if isinstance(db, Path) and dest.resolve() == db.resolve():
         raise click.ClickException("DEST is the database itself")
     _with_store(db, lambda store: store.backup(dest))
     click.echo(f"backed up {db} to {dest}")

@@ -15,7 +15,10 @@ Synchronous = Literal["FULL", "NORMAL"]
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
-    db: Path = Path("tandem.db")
+    # A SQLite file, or a postgresql:// URL (the store several instances share).
+    db: Path | str = Path("tandem.db")
+    # redis:// URL joining the instances that share a PostgreSQL store (None: one instance).
+    redis: str | None = None
     # FULL: a commit survives power loss; NORMAL (WAL): survives a process crash only.
     synchronous: Synchronous = "FULL"
     max_message_size: int = 32 * 1024 * 1024

@@ -68,6 +68,8 @@ class RoomSource(Protocol):
 
     def deleting(self, name: str) -> AbstractAsyncContextManager[Room | None]: ...
 
+    def deleted(self, name: str) -> None: ...
+
 
 class Documents:
     def __init__(
@@ -231,7 +233,9 @@ class Documents:
         so that no copy of it (an open tab, an offline copy) can bring it back or merge into a
         new document of the same name. Returns whether it existed."""
         async with self.rooms.deleting(name):
-            return await self._delete(name)
+            existed = await self._delete(name)
+        self.rooms.deleted(name)
+        return existed
 
     async def _delete(self, name: str) -> bool:
         await self.store.flush()  # every update the room took in is in the log read below

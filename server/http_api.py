@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from .appkeys import AUTH, DOCUMENTS, ROOMS, STORE
+from .appkeys import AUTH, CLUSTER, DOCUMENTS, ROOMS, STORE
 from .auth import Forbidden, Grant, Role, Unauthorized, request_token
 from .documents import Conflict, NotFound
 from .exports import EXPORT_CSP, UnknownFormat
@@ -111,8 +111,16 @@ async def healthz(request: web.Request) -> web.Response:
         "error": health.error,
         "failing_since": health.since,
         "pending_appends": store.pending,
+        "commits": health.batches,
+        "appended": health.appended,
+        "compactions": health.compactions,
         "rooms_loaded": len(request.app[ROOMS]),
     }
+    cluster = request.app.get(CLUSTER)
+    if cluster is not None:
+        # Redis down is reported, not failed: every instance serves and acks on, and
+        # catches up from the store (a balancer must not take them all out).
+        body["cluster"] = cluster.status()
     return web.json_response(body, status=200 if health.ok else 503)
 
 

@@ -115,3 +115,32 @@ def watch(rooms_loaded: Callable[[], int], queued_frames: Callable[[], int]) -> 
 async def metrics(_request: web.Request) -> web.Response:
     body = generate_latest()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+# --- several instances (server.cluster) --------------------------------------------------------
+CLUSTER_PUBLISHED = Counter(
+    "tandem_cluster_published", "Messages published to the other instances (Redis)"
+)
+CLUSTER_DROPPED = Counter(
+    "tandem_cluster_publish_dropped",
+    "Messages not published (Redis down or queue full): the others read them from the store",
+)
+CLUSTER_RECEIVED = Counter(
+    "tandem_cluster_received", "Messages received from other instances", ["kind"]
+)
+CLUSTER_DUPLICATES = Counter(
+    "tandem_cluster_duplicate_updates", "Updates received again (by Redis or a repair): ignored"
+)
+CLUSTER_GAPS = Counter(
+    "tandem_cluster_gaps_repaired", "Gaps in a document's sequence numbers read back from the store"
+)
+CLUSTER_REPAIRED = Counter(
+    "tandem_cluster_repaired_updates",
+    "Updates (or snapshots) read back from the store to fill gaps",
+)
+CLUSTER_LAG = Histogram(
+    "tandem_cluster_lag_seconds",
+    "From an instance publishing a committed update to another receiving it",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+)
+CLUSTER_REDIS_UP = Gauge("tandem_cluster_redis_up", "1 while the Redis subscriber is connected")

@@ -73,6 +73,15 @@ class Presence:
     def entries(self) -> list[p.AwarenessEntry]:
         return [state.entry for state in self._states.values()]
 
+    def owners(self) -> list[Hashable]:
+        return list(self._owners)
+
+    def by_owner(self) -> dict[Hashable, list[p.AwarenessEntry]]:
+        return {
+            owner: [self._states[client_id].entry for client_id in sorted(held.ids)]
+            for owner, held in self._owners.items()
+        }
+
     def ids_of(self, owner: Hashable) -> set[int]:
         found = self._owners.get(owner)
         return set(found.ids) if found else set()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from pycrdt import Doc, Text, get_state
 
@@ -41,6 +42,21 @@ _UNDECODABLE = CrdtFailures(
 class RoomLimits:
     presence: PresenceLimits = field(default_factory=PresenceLimits)
     max_pending_updates: int = 1000
+
+
+class Outbound(Protocol):
+    """Who hears of this room's presence besides its peers: the other instances of a cluster
+    (:class:`server.cluster.node.Cluster`). Updates reach them through the store instead, once
+    committed."""
+
+    def presence(self, room: Room, conn_id: int, update: bytes) -> None: ...
+
+    def left(self, room: Room, conn_id: int) -> None: ...
+
+
+# What another instance sends has been through the strict reading there and is in the shared
+# store already: pycrdt refusing it is the store's fault, never a client's.
+_STORED = CrdtFailures(lambda exc: RuntimeError(f"pycrdt cannot read a stored update: {exc}"))
 
 
 class DocumentDeleted(p.ProtocolError):
@@ -80,6 +96,13 @@ class Room:
         # Whether anything was written to the document since it was loaded: a room never
         # written to is let go as soon as its last peer leaves.
         self.written = False
+        # In a cluster: the sequence number the load read up to, when it was loaded (wall
+        # clock, against a deletion announced by another instance), and who hears of presence.
+        self.loaded_seq = 0
+        self.loaded_at = time.time()
+        self.outbound: Outbound | None = None
+        # Tells held remote updates apart (their payload is (None, this number)).
+        self._remote_seq = 0
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -150,6 +173,8 @@ class Room:
         gone = self.presence.leave(conn.id)
         if gone:
             self._broadcast(p.encode_awareness(p.encode_awareness_update(gone)), exclude=None)
+            if self.outbound is not None:
+                self.outbound.left(self, conn.id)
 
     # --- incoming --------------------------------------------------------------------------
 
@@ -233,7 +258,30 @@ class Room:
         if order.waiting:
             self._take_held()
 
-    def _forget(self, conn: Connection, seq: int) -> None:
+    def remote(self, update: bytes) -> None:
+        """A change another instance committed to the shared store: into the Doc once what it
+        builds on is there (it may arrive before what it follows), relayed to every peer here,
+        not stored again."""
+        try:
+            summary = check_update(update)
+        except p.ProtocolError as exc:
+            # Our own store's bytes (a snapshot pycrdt wrote): taken as they are.
+            log.warning("a stored update of %r fails the strict reading: %s", self.name, exc)
+            with _STORED:
+                self.doc.apply_update(update)
+            self._order.clocks = check_state_vector(self.doc.get_state())
+            self._changed(update, None, store=False)
+            return
+        self._remote_seq += 1
+        part = self._order.offer(update, summary, (None, self._remote_seq))
+        if part is not None:
+            with _STORED:
+                self.doc.apply_update(part.update)
+            self._changed(part.update, None, store=False)
+        if self._order.waiting:
+            self._take_held()
+
+    def _forget(self, conn: Connection | None, seq: int) -> None:
         """pycrdt refused what it was given of message ``seq``: nothing of it waits any more,
         and the state vector is the Doc's own again."""
         order = self._order
@@ -252,7 +300,11 @@ class Room:
                 # too): not stored; the Doc's own state vector says what is in it.
                 log.warning("dropped a held update for %r: %s", self.name, exc)
                 self._forget(sender, seq)
-                sender.release_ack(seq)
+                if sender is not None:
+                    sender.release_ack(seq)
+                continue
+            if sender is None:  # another instance's: stored there
+                self._changed(part.update, None, store=False)
                 continue
             if part.last:
                 ack = lambda sender=sender, seq=seq: sender.release_ack(seq)  # noqa: E731
@@ -336,8 +388,38 @@ class Room:
         if not accepted:
             return
         if len(accepted) < len(entries):
-            frame = p.encode_awareness(p.encode_awareness_update(accepted))
+            update = p.encode_awareness_update(accepted)
+            frame = p.encode_awareness(update)
         self._broadcast(frame, exclude=conn)
+        if self.outbound is not None:
+            self.outbound.presence(self, conn.id, update)
+
+    def remote_presence(self, owner: Hashable, update: bytes) -> None:
+        """Awareness from another instance's connection (``owner`` names both): held and
+        relayed under the same rules as a local connection's."""
+        try:
+            entries = p.decode_awareness_update(update)
+            accepted = self.presence.apply(owner, entries)
+        except p.ProtocolError as exc:
+            log.warning("ignored awareness from %s for %r: %s", owner, self.name, exc)
+            return
+        if accepted:
+            frame = p.encode_awareness(p.encode_awareness_update(accepted))
+            self._broadcast(frame, exclude=None)
+
+    def remote_left(self, owner: Hashable) -> None:
+        """Another instance's connection left (or that instance is gone)."""
+        gone = self.presence.leave(owner)
+        if gone:
+            self._broadcast(p.encode_awareness(p.encode_awareness_update(gone)), exclude=None)
+
+    def local_presence(self) -> list[tuple[int, bytes]]:
+        """Each local connection's awareness, as an update: what another instance asks for."""
+        return [
+            (owner, p.encode_awareness_update(entries))
+            for owner, entries in self.presence.by_owner().items()
+            if isinstance(owner, int)
+        ]
 
     def _broadcast(self, frame: bytes, exclude: Connection | None) -> None:
         for peer in self.peers:

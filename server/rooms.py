@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 from .contract import CloseCode
 from .limits import RateLimits
@@ -28,6 +29,23 @@ class TooManyNewRooms(RuntimeError):
     """This address loads new documents faster than allowed; try again later."""
 
 
+class RoomFeed(Protocol):
+    """What else learns of rooms coming and going: the cluster (server.cluster.node.Cluster)
+    subscribes to a document before it is loaded, takes over once it is, and hears of deletions."""
+
+    async def opening(self, name: str) -> None: ...
+
+    def opened(self, room: Room) -> None: ...
+
+    def closed(self, name: str) -> None: ...
+
+    def deleted(self, name: str) -> None: ...
+
+    def presence(self, room: Room, conn_id: int, update: bytes) -> None: ...
+
+    def left(self, room: Room, conn_id: int) -> None: ...
+
+
 async def load_room(store: Store, name: str, limits: RoomLimits | None = None) -> Room:
     """A room holding what the store has of ``name``; raises RoomLoadError (nothing else) if
     that cannot be read, so a damaged document is refused, never replaced by an empty one."""
@@ -40,6 +58,7 @@ async def load_room(store: Store, name: str, limits: RoomLimits | None = None) -
     with CrdtFailures(refused):
         stored = await store.load_document(name)
         room.load(stored.updates, stored.snapshot_state, stored.tombstone)
+    room.loaded_seq = stored.last_seq or 0
     return room
 
 
@@ -57,6 +76,9 @@ class DetachedRooms:
         return await load_room(self.store, name)
 
     def release(self, room: Room) -> None:
+        return None
+
+    def deleted(self, name: str) -> None:
         return None
 
     @contextlib.asynccontextmanager
@@ -86,6 +108,8 @@ class Rooms:
         self._deleting: dict[str, asyncio.Future[None]] = {}
         # Called before a room leaves memory (unload or shutdown): automatic versions.
         self.on_unload: Callable[[Room], Awaitable[None]] | None = None
+        # The cluster, when there is one.
+        self.feed: RoomFeed | None = None
 
     def __len__(self) -> int:
         return len(self._rooms)
@@ -140,7 +164,29 @@ class Rooms:
         return room
 
     async def _load(self, name: str) -> Room:
-        return await load_room(self.store, name, self.limits)
+        feed = self.feed
+        if feed is None:
+            return await load_room(self.store, name, self.limits)
+        # Subscribed before the read: what another instance commits after it is not missed.
+        await feed.opening(name)
+        try:
+            room = await load_room(self.store, name, self.limits)
+        except BaseException:
+            feed.closed(name)
+            raise
+        room.outbound = feed
+        feed.opened(room)
+        return room
+
+    def _gone(self, room: Room) -> None:
+        """``room`` left memory."""
+        if self.feed is not None:
+            self.feed.closed(room.name)
+
+    def deleted(self, name: str) -> None:
+        """The document was deleted (committed): the other instances close it too."""
+        if self.feed is not None:
+            self.feed.deleted(name)
 
     def release(self, room: Room) -> None:
         """A peer left. A room nobody wrote to goes at once (it holds nothing the store does
@@ -150,6 +196,7 @@ class Rooms:
         self._cancel_unload(room)
         if not room.written:
             del self._rooms[room.name]
+            self._gone(room)
             log.debug("let go of %r (never written to)", room.name)
             return
         room.unload_task = asyncio.create_task(self._unload_later(room))
@@ -169,6 +216,7 @@ class Rooms:
         if self._rooms.get(room.name) is room and not room.peers:
             del self._rooms[room.name]
             room.unload_task = None
+            self._gone(room)
             log.debug("unloaded %r", room.name)
 
     @contextlib.asynccontextmanager
@@ -186,6 +234,7 @@ class Rooms:
                     await asyncio.shield(loading)
             room = self._rooms.pop(name, None)
             if room is not None:
+                self._gone(room)
                 self._cancel_unload(room)
                 for peer in list(room.peers):
                     peer.close(CloseCode.documentDeleted, "document deleted")
@@ -200,4 +249,6 @@ class Rooms:
             if self.on_unload is not None:
                 await self.on_unload(room)
         await self.store.flush()
+        for room in self._rooms.values():
+            self._gone(room)
         self._rooms.clear()

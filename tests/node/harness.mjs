@@ -266,7 +266,9 @@ const replay = async (msg) => {
   const timeoutS = timeoutOf(msg)
   const limit = msg.limit === undefined ? undefined : arg(msg, 'limit', 'int')
   const txns = trace.txns.slice(0, limit ?? trace.txns.length)
-  const rooms = new Set(group.map((c) => `${c.serverUrl} ${c.provider.roomname}`))
+  // Clients of one cluster may sit on different instances (servers: "any"): one room by name.
+  const anyServer = msg.servers === 'any'
+  const rooms = new Set(group.map((c) => (anyServer ? c.provider.roomname : `${c.serverUrl} ${c.provider.roomname}`)))
   if (rooms.size > 1) throw new CommandError(`clients are not in one room: ${[...rooms].join(', ')}`)
   const notSynced = group.filter((c) => !c.provider.synced).map((c) => c.name)
   if (notSynced.length) throw new CommandError(`clients not synced: ${notSynced.join(', ')}`)
