@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from pycrdt import Doc, Text
 
+from server import protocol as p
 from server.cluster import wire
 from server.storage.postgres import PostgresStore
 from testkit.serverproc import ServerProcess
@@ -20,6 +21,7 @@ from testkit.traces import SVELTE, load_trace
 
 from .conftest import eventually, unique
 from .nodeclient import NodeHarness, node_harness
+from .wsframes import connect
 
 pytestmark = pytest.mark.cluster
 
@@ -473,3 +475,38 @@ async def test_two_instances_behind_a_real_nginx_serve_one_document(
             await node.call("wait_text", client=name, text="after;" + text, timeout=90)
     finally:
         balancer.close()
+
+
+async def test_no_connection_on_one_instance_can_change_a_clients_presence_on_another(
+    cluster_of: type[Cluster], node: NodeHarness, http: aiohttp.ClientSession
+) -> None:
+    """Ownership holds across instances: a peer on instance 1 claiming (at the highest clock)
+    and removing the id of a client on instance 0 changes nothing anyone sees, anywhere."""
+    cluster = cluster_of(3).start()
+    room = unique("presence-hijack")
+    ann = {"user": {"name": "Ann"}}
+    await open_synced(node, cluster[0], "ann", room, awareness=ann)
+    await open_synced(node, cluster[2], "cy", room, awareness={"user": {"name": "Cy"}})
+    await node.call("wait_awareness", client="cy", count=1, match=ann, timeout=60)
+    ann_id = await node.call("client_id", client="ann")
+    mallory = await connect(http, cluster[1], room)
+    await mallory.send_bytes(awareness_frame(ann_id, 2**53 - 1, '{"user":{"name":"Mallory"}}'))
+    await mallory.send_bytes(awareness_frame(ann_id, 2**53 - 1, "null"))
+    await mallory.send_bytes(awareness_frame(4242, 1, '{"user":{"name":"Mal"}}'))
+    # Mallory's own id does cross (so her frames were read and relayed where they may be)...
+    others = await node.call("wait_awareness", client="cy", count=2, timeout=60)
+    assert others[str(ann_id)] == ann
+    assert others["4242"] == {"user": {"name": "Mal"}}
+    # ... and Ann renaming herself still reaches everyone: she was never locked out.
+    await node.call("set_awareness", client="ann", state={"user": {"name": "Ann 2"}})
+    await node.call("wait_awareness", client="cy", match={"user": {"name": "Ann 2"}}, timeout=60)
+    assert (await node.call("info", client="ann"))["closes"] == 0
+    await mallory.close()
+    # Mallory's connection closed: her presence is gone on the other instances.
+    remaining = await node.call("wait_awareness", client="cy", count=1, timeout=60)
+    assert remaining == {str(ann_id): {"user": {"name": "Ann 2"}}}
+
+
+def awareness_frame(client_id: int, clock: int, state_json: str) -> bytes:
+    entry = p.AwarenessEntry(client_id, clock, state_json)
+    return p.encode_awareness(p.encode_awareness_update([entry]))
