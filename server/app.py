@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import metrics
+from . import __version__, metrics
 from .appkeys import AUTH, CLUSTER, CONNECTIONS, DOCUMENTS, ROOMS, SETTINGS, STORE
 from .auth import Authorizer
 from .autosave import AutoVersions
@@ -34,11 +34,19 @@ from .security import (
 )
 from .storage import is_postgres, open_store
 from .transport import close_all, keepalive_loop, websocket_handler
+from .webhooks.changes import ChangeEvents
+from .webhooks.delivery import Delivery
 from .workers import Workers
 
 log = logging.getLogger("tandem")
 
-DEFAULT_CLIENT_DIR = Path(__file__).resolve().parent.parent / "client_web" / "dist"
+# A wheel carries the built client in the package (hatch_build.py); a checkout serves its own.
+_PACKAGED_CLIENT_DIR = Path(__file__).resolve().parent / "_client"
+DEFAULT_CLIENT_DIR = (
+    _PACKAGED_CLIENT_DIR
+    if _PACKAGED_CLIENT_DIR.is_dir()
+    else Path(__file__).resolve().parent.parent / "client_web" / "dist"
+)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -116,13 +124,26 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     app[ROOMS] = rooms
     app[DOCUMENTS] = documents
+    background = [autosave.run()]
+    if settings.webhooks:
+        assert settings.webhook_secret is not None  # the CLI refuses webhooks without one
+        store.webhook_targets = settings.webhooks
+        delivery = Delivery(
+            store,
+            settings.webhooks,
+            settings.webhook_secret,
+            timeout=settings.webhook_timeout,
+            max_age=settings.webhook_max_age,
+            user_agent=f"Tandem/{__version__}",
+        )
+        background += [ChangeEvents(store, rooms).run(), delivery.run()]
     metrics.watch(
         lambda: len(rooms),
         lambda: sum(peer.outbox_frames for room in rooms.loaded() for peer in room.peers),
     )
     tasks = [
         asyncio.create_task(keepalive_loop(rooms, settings.keepalive)),
-        asyncio.create_task(autosave.run()),
+        *(asyncio.create_task(work) for work in background),
     ]
     try:
         yield

@@ -17,10 +17,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 from aiohttp import web
 
+from . import __version__
 from .app import create_app
 from .auth import Role, check_secret, mint
 from .cluster import ClusterError
@@ -75,6 +77,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 @click.group(context_settings={"show_default": True, "max_content_width": 100})
+@click.version_option(__version__, message="tandem %(version)s")
 @option("log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def main(log_level: str) -> None:
     """Tandem: a collaborative editing server for Yjs clients, persisted to SQLite or
@@ -150,7 +153,7 @@ def main(log_level: str) -> None:
     "client-dir",
     default=None,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Built web client to serve (default: client_web/dist).",
+    help="Built web client to serve (default: the one packaged, or client_web/dist).",
 )
 @option(
     "version-quiet",
@@ -168,6 +171,29 @@ def main(log_level: str) -> None:
     "auth-secret",
     default=None,
     help="HS256 secret: every WebSocket and API request then needs a token.",
+)
+@option(
+    "webhook",
+    "webhooks",
+    multiple=True,
+    help="An http(s) URL that gets document events, signed (repeatable; needs --webhook-secret).",
+)
+@option(
+    "webhook-secret",
+    default=None,
+    help="The HMAC-SHA256 key of X-Tandem-Signature-256 (at least 32 bytes).",
+)
+@option(
+    "webhook-timeout",
+    default=_defaults.webhook_timeout,
+    type=click.FloatRange(0.5, 300),
+    help="Seconds one delivery attempt may take.",
+)
+@option(
+    "webhook-max-age",
+    default=_defaults.webhook_max_age,
+    type=click.FloatRange(1),
+    help="Seconds an undelivered event is retried before it is given up.",
 )
 @option(
     "allowed-origin",
@@ -291,6 +317,7 @@ def serve(**options: Any) -> None:
     if options["auth_secret"] is not None:
         options["auth_secret"] = _secret(options["auth_secret"])
     _check_cluster(options["db"], options["redis"])
+    options["webhooks"] = _webhooks(options["webhooks"], options["webhook_secret"])
     settings = Settings(**options)
     asyncio.run(_serve(settings))
 
@@ -307,6 +334,25 @@ def _check_cluster(db: Path | str, redis: str | None) -> None:
         raise click.ClickException(
             f"--redis must be a redis://, rediss:// or unix:// URL, not {_shown(redis)!r}"
         )
+
+
+def _webhooks(urls: tuple[str, ...], secret: str | None) -> tuple[str, ...]:
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="--webhook")
+    if urls and secret is None:
+        raise click.BadParameter(
+            "--webhook needs --webhook-secret: receivers check each event's signature",
+            param_hint="--webhook-secret",
+        )
+    if secret is not None:
+        try:
+            check_secret(secret)
+        except ValueError as exc:
+            message = str(exc).replace("auth secret", "webhook secret")
+            raise click.BadParameter(message, param_hint="--webhook-secret") from exc
+    return tuple(dict.fromkeys(urls))  # each once
 
 
 def _secret(value: str) -> str:

@@ -58,3 +58,9 @@ class Settings:
     workers: int = 1
     work_timeout: float = 10.0
     max_work_bytes: int = 16 * 1024 * 1024
+    # Webhooks: where events go, the HMAC secret that signs them, each attempt's timeout, and
+    # how long an event is retried before it is given up.
+    webhooks: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+    webhook_timeout: float = 10.0
+    webhook_max_age: float = 86_400.0

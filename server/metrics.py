@@ -144,3 +144,12 @@ CLUSTER_LAG = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
 )
 CLUSTER_REDIS_UP = Gauge("tandem_cluster_redis_up", "1 while the Redis subscriber is connected")
+
+# --- webhooks (server.webhooks) ----------------------------------------------------------------
+WEBHOOK_DELIVERED = Counter("tandem_webhook_delivered", "Webhook events a receiver accepted (2xx)")
+WEBHOOK_FAILED = Counter(
+    "tandem_webhook_failed_attempts", "Webhook attempts that failed (retried with backoff)"
+)
+WEBHOOK_GIVEN_UP = Counter(
+    "tandem_webhook_given_up", "Webhook events dropped after --webhook-max-age without success"
+)

@@ -22,6 +22,7 @@ from pycrdt import Doc, Text
 from server.storage import Store as BaseStore
 from server.storage import StoreError, postgres_schema
 from server.storage import postgres as pgstore
+from server.storage.events import NewEvent
 from server.storage.postgres import PostgresStore
 from server.storage.sqlite import SQLiteStore as Store
 from server.storage.sqlite_schema import SCHEMA_VERSION
@@ -874,3 +875,87 @@ def text_update(text: str, client: int) -> bytes:
     doc = Doc(client_id=client + 1)
     doc.get("content", type=Text).insert(0, text)
     return doc.get_update()
+
+
+# --- the webhook outbox ------------------------------------------------------------------------
+
+TARGETS = ("http://receiver.example/a", "http://receiver.example/b")
+
+
+async def test_the_outbox_holds_each_event_per_target_from_the_commit_that_made_it(
+    backend: Backend,
+) -> None:
+    store = await backend.open()
+    store.webhook_targets = TARGETS
+    try:
+        store.append("doc", text_update("hello", 0))
+        await store.flush()
+        events = await store.claim_events(time.time() + 1, lease=30, limit=100)
+        assert {(e.kind, e.target) for e in events} == {
+            ("document.created", TARGETS[0]),
+            ("document.created", TARGETS[1]),
+        }
+        assert len({e.event_id for e in events}) == 1  # one event, once per target
+        assert events[0].state_vector == state_of(text_update("hello", 0))
+        # Claimed: held for its lease, not handed out twice.
+        assert await store.claim_events(time.time() + 1, lease=30, limit=100) == []
+        await store.event_delivered(events[0].row)
+        await store.retry_event(events[1].row, time.time() - 1)
+        again = await store.claim_events(time.time(), lease=30, limit=100)
+        assert [(e.row, e.attempts) for e in again] == [(events[1].row, 1)]
+        # The edit's note: one pending change, consumed once into a document.changed.
+        [change] = await store.quiet_changes(time.time() + 5, quiet=2, max_wait=10)
+        assert change.doc == "doc"
+        event = NewEvent("document.changed", "doc", time.time(), b"\x01\x01\x00", 5)
+        assert await store.consume_change(change, event)
+        assert not await store.consume_change(change, event)  # another consumer: nothing
+        assert await store.quiet_changes(time.time() + 5, quiet=2, max_wait=10) == []
+        changed = await store.claim_events(time.time() + 1, lease=30, limit=100)
+        assert {(e.kind, e.text_length) for e in changed} == {("document.changed", 5)}
+        # A saved version and a deletion are events of their own transactions.
+        version = await store.save_version("doc", text_update("hello", 0))
+        assert await store.delete_document("doc", tombstone=b"\x01\x01\x05")
+        rest = await store.claim_events(time.time() + 1, lease=30, limit=100)
+        assert sorted({(e.kind, e.version_id) for e in rest}) == [
+            ("document.deleted", None),
+            ("version.saved", version),
+        ]
+    finally:
+        await store.close()
+
+
+async def test_a_change_noted_while_its_event_is_made_gets_an_event_of_its_own(
+    backend: Backend,
+) -> None:
+    store = await backend.open()
+    store.webhook_targets = TARGETS[:1]
+    try:
+        store.append("doc", text_update("a", 0))
+        await store.flush()
+        [change] = await store.quiet_changes(time.time() + 11, quiet=2, max_wait=10)
+        store.append("doc", text_update("b", 1))  # after the note was read
+        await store.flush()
+        event = NewEvent("document.changed", "doc", time.time(), b"\x00", 1)
+        assert await store.consume_change(change, event)
+        # The note stays for the later edit, its wait starting again.
+        [later] = await store.quiet_changes(time.time() + 11, quiet=2, max_wait=10)
+        assert later.doc == "doc" and later.gen > change.gen
+    finally:
+        await store.close()
+
+
+async def test_no_outbox_rows_without_webhooks(backend: Backend) -> None:
+    store = await backend.open()
+    try:
+        store.append("doc", text_update("hello", 0))
+        await store.flush()
+        assert not await store.events_due(time.time() + 1)
+        assert await store.quiet_changes(time.time() + 60, quiet=2, max_wait=10) == []
+    finally:
+        await store.close()
+
+
+def state_of(update: bytes) -> bytes:
+    doc = Doc()
+    doc.apply_update(update)
+    return doc.get_state()

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .events import NewEvent, OutboxEvent, PendingChange
+
 # Runs once an append is durable: the "saved" ack.
 AckCallback = Callable[[], None]
 
@@ -174,3 +176,32 @@ class Store(ABC):
 
     @abstractmethod
     async def schema_version(self) -> int: ...
+
+    # --- the webhook outbox (see .events) ------------------------------------------------------
+
+    # Where events go; none (the default): no event is written at all.
+    webhook_targets: tuple[str, ...] = ()
+
+    @abstractmethod
+    async def quiet_changes(self, now: float, quiet: float, max_wait: float) -> list[PendingChange]:
+        """Noted changes whose document has been quiet for ``quiet`` seconds, or waited
+        ``max_wait``."""
+
+    @abstractmethod
+    async def consume_change(self, change: PendingChange, event: NewEvent) -> bool:
+        """Write ``event`` for the note ``change`` and consume the note, in one transaction;
+        False (nothing written) if another consumer took it."""
+
+    @abstractmethod
+    async def events_due(self, now: float) -> bool: ...
+
+    @abstractmethod
+    async def claim_events(self, now: float, lease: float, limit: int) -> list[OutboxEvent]:
+        """Events due for delivery, held for ``lease`` seconds by this caller."""
+
+    @abstractmethod
+    async def event_delivered(self, row: int) -> None: ...
+
+    @abstractmethod
+    async def retry_event(self, row: int, at: float) -> None:
+        """Deliver it again at ``at`` (a time.time() value)."""

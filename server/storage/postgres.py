@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pycrdt import get_state
 
+from . import postgres_outbox as outbox
 from .base import (
     AckCallback,
     DocumentInfo,
@@ -29,9 +31,18 @@ from .base import (
     VersionInfo,
 )
 from .compaction import CompactionPolicy, Tail, compact_updates_with_state
+from .events import (
+    DELETED,
+    EMPTY_STATE_VECTOR,
+    VERSION_SAVED,
+    NewEvent,
+    OutboxEvent,
+    PendingChange,
+    state_vector_of,
+)
 from .postgres_schema import SCHEMA_VERSION, migrate
 from .versions_codec import pack, unpack
-from .writer import Append, GroupCommitWriter, WriteOp
+from .writer import Append, GroupCommitWriter, WriteOp, bound
 
 log = logging.getLogger("tandem.storage")
 
@@ -64,7 +75,7 @@ _UPSERT_DOCUMENTS = """
         tail_count = d.tail_count + excluded.tail_count,
         tail_bytes = d.tail_bytes + excluded.tail_bytes,
         last_seq = d.last_seq + excluded.last_seq
-    RETURNING name, last_seq, tail_count, tail_bytes, size_bytes
+    RETURNING name, last_seq, tail_count, tail_bytes, size_bytes, (xmax = 0) AS inserted
 """
 
 
@@ -193,6 +204,15 @@ class PostgresStore(Store):
             await conn.copy_records_to_table(
                 "updates", records=records, columns=["doc", "seq", "data", "created_at"]
             )
+            if self.webhook_targets:
+                created = {
+                    row["name"]: state_vector_of(
+                        [job.data for job in per_doc[row["name"]] if job.data is not None]
+                    )
+                    for row in rows
+                    if row["inserted"]
+                }
+                await outbox.note_commit(conn, self.webhook_targets, created, names, now)
         return names
 
     @contextlib.asynccontextmanager
@@ -337,6 +357,7 @@ class PostgresStore(Store):
         digest: bytes | None = None,
     ) -> int:
         codec, packed = await pack(state)
+        state_vector = get_state(state) if self.webhook_targets else b""
 
         async def op(conn: asyncpg.Connection) -> int:
             if auto:
@@ -352,13 +373,14 @@ class PostgresStore(Store):
                 )
                 if recent is not None:
                     return int(recent)
-            return int(
+            now = time.time()
+            version_id = int(
                 await conn.fetchval(
                     "INSERT INTO versions "
                     "(doc, created_at, label, auto, data, codec, state_bytes, state_digest) "
                     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                     doc,
-                    time.time(),
+                    now,
                     label,
                     auto,
                     packed,
@@ -367,6 +389,10 @@ class PostgresStore(Store):
                     digest,
                 )
             )
+            if self.webhook_targets:
+                saved = NewEvent(VERSION_SAVED, doc, now, state_vector, version_id=version_id)
+                await outbox.add(conn, self.webhook_targets, saved)
+            return version_id
 
         return int(await self._writer.submit(op))
 
@@ -458,6 +484,11 @@ class PostgresStore(Store):
                     time.time(),
                     tombstone,
                 )
+            if self.webhook_targets:
+                await outbox.forget_changes(conn, doc)
+                if deleted is not None:
+                    gone = NewEvent(DELETED, doc, time.time(), tombstone or EMPTY_STATE_VECTOR)
+                    await outbox.add(conn, self.webhook_targets, gone)
             return deleted is not None
 
         return bool(await self._writer.submit(op))
@@ -543,6 +574,29 @@ class PostgresStore(Store):
     async def log_length(self, doc: str) -> int:
         async with self._reading(f"read the log of {doc!r}") as conn:
             return int(await conn.fetchval("SELECT count(*) FROM updates WHERE doc = $1", doc))
+
+    # --- the webhook outbox --------------------------------------------------------------------
+
+    async def quiet_changes(self, now: float, quiet: float, max_wait: float) -> list[PendingChange]:
+        async with self._reading("read the changes to report") as conn:
+            return await outbox.quiet_changes(conn, now, quiet, max_wait)
+
+    async def consume_change(self, change: PendingChange, event: NewEvent) -> bool:
+        op = bound(outbox.consume_change, self.webhook_targets, change, event, time.time())
+        return bool(await self._writer.submit(op))
+
+    async def events_due(self, now: float) -> bool:
+        async with self._reading("read the webhook outbox") as conn:
+            return await outbox.due(conn, now)
+
+    async def claim_events(self, now: float, lease: float, limit: int) -> list[OutboxEvent]:
+        return list(await self._writer.submit(bound(outbox.claim, now, lease, limit)))
+
+    async def event_delivered(self, row: int) -> None:
+        await self._writer.submit(bound(outbox.delivered, row))
+
+    async def retry_event(self, row: int, at: float) -> None:
+        await self._writer.submit(bound(outbox.retry, row, at))
 
     async def schema_version(self) -> int:
         async with self._reading("read the schema version") as conn:

@@ -51,6 +51,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             state_vector bytea NOT NULL
         )""",
     ),
+    # 2: the webhook outbox and the changes waiting for their quiet period (as SQLite's 6).
+    (
+        """CREATE TABLE webhook_outbox (
+            id bigserial PRIMARY KEY,
+            event_id text NOT NULL,
+            target text NOT NULL,
+            kind text NOT NULL,
+            doc text NOT NULL,
+            created_at double precision NOT NULL,
+            state_vector bytea NOT NULL,
+            text_length bigint,
+            version_id bigint,
+            attempts integer NOT NULL DEFAULT 0,
+            next_at double precision NOT NULL,
+            leased_until double precision NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX webhook_outbox_next ON webhook_outbox (next_at)",
+        """CREATE TABLE webhook_pending (
+            doc text PRIMARY KEY,
+            first_at double precision NOT NULL,
+            last_at double precision NOT NULL,
+            gen bigint NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Instances starting at once must not migrate twice: one lock for the whole migration.

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from pycrdt import get_state
 
 from ..config import Synchronous
+from . import sqlite_outbox as outbox
 from .base import (
     AckCallback,
     DocumentInfo,
@@ -25,9 +27,17 @@ from .base import (
     VersionInfo,
 )
 from .compaction import CompactionPolicy, Tail, compact_updates_with_state
+from .events import (
+    DELETED,
+    EMPTY_STATE_VECTOR,
+    VERSION_SAVED,
+    NewEvent,
+    OutboxEvent,
+    PendingChange,
+)
 from .sqlite_schema import SCHEMA_VERSION, enable_incremental_vacuum, migrate, rollback
 from .versions_codec import pack, unpack
-from .writer import Append, GroupCommitWriter, WriteOp
+from .writer import Append, GroupCommitWriter, WriteOp, bound
 
 log = logging.getLogger("tandem.storage")
 
@@ -153,6 +163,12 @@ class SQLiteStore(Store):
         await conn.execute("BEGIN IMMEDIATE")
         try:
             if rows:
+                if self.webhook_targets:
+                    updates: dict[str, list[bytes]] = {}
+                    for job in batch:
+                        if job.data is not None and job.doc is not None:
+                            updates.setdefault(job.doc, []).append(job.data)
+                    await outbox.note_commit(conn, self.webhook_targets, updates, now)
                 await conn.executemany(
                     "INSERT INTO updates (doc, data, created_at) VALUES (?, ?, ?)", rows
                 )
@@ -312,15 +328,20 @@ class SQLiteStore(Store):
     ) -> int:
         """``digest``: what identifies the state (see :func:`server.jobs.state_digest`)."""
         codec, packed = await pack(state)
+        state_vector = get_state(state) if self.webhook_targets else b""
 
         async def op(conn: aiosqlite.Connection) -> int:
+            now = time.time()
             cur = await conn.execute(
                 "INSERT INTO versions "
                 "(doc, created_at, label, auto, data, codec, state_bytes, state_digest) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (doc, time.time(), label, int(auto), packed, codec, len(state), digest),
+                (doc, now, label, int(auto), packed, codec, len(state), digest),
             )
             assert cur.lastrowid is not None
+            if self.webhook_targets:
+                saved = NewEvent(VERSION_SAVED, doc, now, state_vector, version_id=cur.lastrowid)
+                await outbox.add(conn, self.webhook_targets, saved)
             return cur.lastrowid
 
         return int(await self._writer.submit(op))
@@ -405,6 +426,11 @@ class SQLiteStore(Store):
                     "state_vector = excluded.state_vector",
                     (doc, time.time(), tombstone),
                 )
+            if self.webhook_targets:
+                await outbox.forget_changes(conn, doc)
+                if existed:
+                    gone = NewEvent(DELETED, doc, time.time(), tombstone or EMPTY_STATE_VECTOR)
+                    await outbox.add(conn, self.webhook_targets, gone)
             return existed
 
         return bool(await self._writer.submit(op))
@@ -452,6 +478,27 @@ class SQLiteStore(Store):
         ) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
+
+    # --- the webhook outbox --------------------------------------------------------------------
+
+    async def quiet_changes(self, now: float, quiet: float, max_wait: float) -> list[PendingChange]:
+        return await outbox.quiet_changes(self._reader, now, quiet, max_wait)
+
+    async def consume_change(self, change: PendingChange, event: NewEvent) -> bool:
+        op = bound(outbox.consume_change, self.webhook_targets, change, event, time.time())
+        return bool(await self._writer.submit(op))
+
+    async def events_due(self, now: float) -> bool:
+        return await outbox.due(self._reader, now)
+
+    async def claim_events(self, now: float, lease: float, limit: int) -> list[OutboxEvent]:
+        return list(await self._writer.submit(bound(outbox.claim, now, lease, limit)))
+
+    async def event_delivered(self, row: int) -> None:
+        await self._writer.submit(bound(outbox.delivered, row))
+
+    async def retry_event(self, row: int, at: float) -> None:
+        await self._writer.submit(bound(outbox.retry, row, at))
 
     async def schema_version(self) -> int:
         async with self._reader.execute("PRAGMA user_version") as cur:

@@ -68,6 +68,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "ALTER TABLE versions ADD COLUMN state_digest BLOB",
     ),
+    # 6: the webhook outbox (events written with the change they describe, one row per
+    # target until delivered) and the changes waiting for their quiet period.
+    (
+        """CREATE TABLE webhook_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            state_vector BLOB NOT NULL,
+            text_length INTEGER,
+            version_id INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at REAL NOT NULL,
+            leased_until REAL NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX webhook_outbox_next ON webhook_outbox (next_at)",
+        """CREATE TABLE webhook_pending (
+            doc TEXT PRIMARY KEY,
+            first_at REAL NOT NULL,
+            last_at REAL NOT NULL,
+            gen INTEGER NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _AUTO_VACUUM_INCREMENTAL = 2

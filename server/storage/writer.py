@@ -30,6 +30,15 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024
 WriteOp = Callable[[Any], Awaitable[Any]]
 
 
+def bound(work: Callable[..., Awaitable[Any]], *args: Any) -> WriteOp:
+    """``work(conn, *args)`` as a write op."""
+
+    async def op(conn: Any) -> Any:
+        return await work(conn, *args)
+
+    return op
+
+
 @dataclass(slots=True)
 class Append:
     doc: str | None
