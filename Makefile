@@ -10,7 +10,7 @@ DB ?= tandem.db
 
 CLIENT_SOURCES := $(shell find client_web/src -type f 2>/dev/null) client_web/build.mjs shared/protocol.json
 
-.PHONY: setup run test lint bench chromium clean
+.PHONY: setup run test lint bench bench-cluster chromium clean
 
 setup: $(VENV)/.installed tests/node/node_modules/.installed client_web/dist/.built
 
@@ -65,6 +65,16 @@ bench/node/node_modules/.installed: bench/node/package.json bench/node/package-l
 # BENCH_ARGS=--quick for a ~5 min run; results in bench/results/<timestamp>.json + latest.json.
 bench: $(VENV)/.installed $(BENCH_VENV)/.installed bench/node/node_modules/.installed
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# ~7 min: real PostgreSQL + redis-server (Debian packages postgresql, redis-server), PostgreSQL
+# vs SQLite, 1-3 instances, a kill loop. BENCH_ARGS=--quick for ~3 min; bench/results/cluster-*.json.
+bench-cluster: $(VENV)/.installed
+	$(PY) -m bench.cluster $(BENCH_ARGS)
+
+# The wheel, with the built web client inside (hatch_build.py also builds it if stale), in dist/.
+.PHONY: dist
+dist: $(VENV)/.installed client_web/dist/.built
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 clean:
 	rm -rf $(VENV) tests/node/node_modules client_web/node_modules client_web/dist \

@@ -179,7 +179,9 @@ class Cluster:
     # --- what the others tell us ---------------------------------------------------------------
 
     def _received(self, channel: bytes, data: bytes) -> None:
-        if channel == b"" or not channel.startswith(wire.channel("")):
+        if wire.sender(data) == self.instance:
+            return  # our own, back from Redis: told apart before anything is decoded
+        if not channel.startswith(wire.channel("")):
             return
         try:
             doc = wire.doc_of(channel)
@@ -187,8 +189,6 @@ class Cluster:
         except (ValueError, UnicodeDecodeError) as exc:
             log.warning("ignored a malformed cluster message on %r: %s", channel[:80], exc)
             return
-        if message.instance == self.instance:
-            return  # our own, back from Redis
         _RECEIVED[message.kind].inc()
         feed = self._feeds.get(doc)
         if feed is None:

@@ -63,6 +63,11 @@ def encode(message: Message) -> bytes:
     return head
 
 
+def sender(data: bytes) -> bytes:
+    """The sending instance's id, read without decoding the rest."""
+    return data[1 : 1 + INSTANCE_ID_BYTES]
+
+
 def decode(data: bytes) -> Message:
     if len(data) < _HEAD.size:
         raise ValueError(f"message of {len(data)} bytes is shorter than its header")
