@@ -291,6 +291,12 @@ def main(log_level: str) -> None:
     help="Named versions per document (409 above it).",
 )
 @option(
+    "max-file-bytes",
+    default=_defaults.max_file_bytes,
+    type=click.IntRange(1),
+    help="Largest file (image) one upload may hold, in bytes (413 above it).",
+)
+@option(
     "workers",
     default=_defaults.workers,
     type=click.IntRange(1),
@@ -498,11 +504,12 @@ def versions(name: str, db: Path | str) -> None:
     if not found:
         click.echo("no versions")
         return
-    click.echo(f"{'ID':>6}  {'SAVED':<19}  {'BYTES':>9}  KIND   LABEL")
+    click.echo(f"{'NUMBER':>6}  {'ID':>6}  {'SAVED':<19}  {'BYTES':>9}  KIND   LABEL")
     for v in found:
         kind = "auto" if v.auto else "named"
         click.echo(
-            f"{v.id:>6}  {_when(v.created_at):<19}  {v.size_bytes:>9}  {kind:<5}  {v.label or ''}"
+            f"{v.number:>6}  {v.id:>6}  {_when(v.created_at):<19}  {v.size_bytes:>9}  {kind:<5}  "
+            f"{v.label or ''}"
         )
 
 

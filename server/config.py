@@ -54,6 +54,7 @@ class Settings:
     new_room_rate: float = 10.0  # documents an address may load per second, sustained
     new_room_burst: int = 100  # ... and at once
     max_versions: int = 100  # named versions per document
+    max_file_bytes: int = 10 * 1024 * 1024  # one uploaded file (an image); 413 above it
     # CPU-heavy requests (diff, export, restore): worker processes, time and size caps.
     workers: int = 1
     work_timeout: float = 10.0

@@ -7,19 +7,22 @@ digests) runs in the workers.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from pycrdt import get_state, merge_updates
 
-from . import jobs
+from . import jobs, text_replace
 from .exports import Rendered
 from .protocol import ProtocolError
-from .room import Room
-from .storage import Store, VersionInfo, compact_updates
+from .room import EMPTY_STATE_VECTOR, Room
+from .storage import AckCallback, Store, VersionInfo, compact_updates
 from .updates import check_state_vector, check_update, encode_state_vector
 from .versioning import versions_to_drop
 from .workers import Busy, TooLarge, Workers
@@ -37,6 +40,65 @@ class NotFound(LookupError):
 
 class Conflict(RuntimeError):
     pass
+
+
+class PreconditionFailed(RuntimeError):
+    """The text is not the one an ``If-Match`` ETag names any more (HTTP 412)."""
+
+    def __init__(self, etag: str) -> None:
+        super().__init__("the text changed since that ETag was taken; nothing was changed")
+        self.etag = etag
+
+
+class NotCommitted(RuntimeError):
+    """A change is in the document and relayed, but the store did not commit it in time (it
+    fails): it stays queued and is committed once the store can write again (HTTP 503)."""
+
+
+# An ``If-Match`` that holds for any text of a document that exists.
+ANY_ETAG = "*"
+
+
+def text_etag(text: str) -> str:
+    """The strong ETag of a text: the txt export's, and what ``If-Match`` is checked against."""
+    return '"' + hashlib.sha256(text.encode("utf-8")).hexdigest() + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class TextWritten:
+    """What a text write left: the document's state vector (committed), its text's length in
+    characters and ETag."""
+
+    state_vector: bytes
+    length: int
+    etag: str
+
+
+def _commit_future() -> tuple[asyncio.Future[None], AckCallback]:
+    committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def done() -> None:
+        if not committed.done():  # the waiter may be gone (timed out, client left)
+            committed.set_result(None)
+
+    return committed, done
+
+
+async def _until_committed(committed: asyncio.Future[None], timeout: float | None) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await asyncio.shield(committed)
+    except TimeoutError as exc:
+        raise NotCommitted(
+            f"the change is applied and relayed but was not committed within {timeout:g} s "
+            "(the store cannot write: see /healthz); it is kept and committed once the store "
+            "recovers"
+        ) from exc
+
+
+def _text_written(room: Room) -> TextWritten:
+    text = room.text
+    return TextWritten(room.state_vector(), len(text), text_etag(text))
 
 
 def reach(updates: Iterable[bytes]) -> dict[int, int]:
@@ -113,6 +175,21 @@ class Documents:
         if found is None:
             raise NotFound(f"document {name!r} has no version {version}")
         return found[1]
+
+    async def missing(self, name: str, state_vector: bytes | None) -> bytes:
+        """The update the holder of ``state_vector`` lacks (the whole state without one).
+        Raises ProtocolError for a bad state vector, DocumentDeleted for one of a deleted
+        incarnation, NotFound."""
+        if state_vector is None:
+            return await self.state(name)
+        check_state_vector(state_vector)  # a bad one is a bad request, whether or not it exists
+        if self.rooms.get(name) is None and await self.store.document(name) is None:
+            raise NotFound(f"no document named {name!r}")
+        room = await self.rooms.acquire(name)
+        try:
+            return room.missing(state_vector)
+        finally:
+            self.rooms.release(room)
 
     async def export(self, name: str, fmt: str, version: int | None = None) -> Rendered:
         """The document (or a version) in an export format; raises NotFound, UnknownFormat,
@@ -196,7 +273,10 @@ class Documents:
         self.workers.check_size(len(state))
         # With its embeds as placeholders, on both sides: offsets past an embed stay right.
         target = await self.workers.run(jobs.indexed_text, state)
-        before = await self.save_version(name, f"before restoring version {version}")
+        # Named as the History panel numbers versions: per document, not by database id.
+        info = await self.store.version_info(name, version)
+        shown = info.number if info is not None and info.number else version
+        before = await self.save_version(name, f"before restoring version {shown}")
         room = await self.rooms.acquire(name)
         try:
             for _ in range(RESTORE_ATTEMPTS):
@@ -213,6 +293,73 @@ class Documents:
             self.rooms.release(room)
         await self.store.flush()
         return before
+
+    async def apply_update(self, name: str, update: bytes, commit_timeout: float | None) -> bytes:
+        """Apply a Yjs update as a client's would be (:meth:`Room.apply_update`) and wait for
+        its commit; returns the document's state vector with it. Raises ProtocolError,
+        DocumentDeleted, MissingDependencies, NotCommitted."""
+        committed, on_commit = _commit_future()
+        room = await self.rooms.acquire(name)
+        try:
+            state = room.apply_update(update, on_commit)
+        finally:
+            self.rooms.release(room)
+        await _until_committed(committed, commit_timeout)
+        return state
+
+    async def replace_text(
+        self,
+        name: str,
+        text: str,
+        if_match: Collection[str] | None,
+        commit_timeout: float | None,
+    ) -> TextWritten:
+        """Make the live text equal ``text`` by a minimal forward edit (only the lines that
+        differ change: what editors type elsewhere meanwhile stays), planned in the workers
+        as a restore is, and wait for its commit. ``if_match``: ETags (or ``*``) one of which
+        the current text must have. Raises PreconditionFailed, TooLarge, Busy, NotCommitted."""
+        committed, on_commit = _commit_future()
+        room = await self.rooms.acquire(name)
+        try:
+            for _ in range(RESTORE_ATTEMPTS):
+                if if_match is not None:
+                    self._check_etag(room, if_match)
+                current = room.indexed_text
+                self.workers.check_size(len(current), len(text))
+                edits = await self.workers.run(text_replace.replacement_edits, current, text)
+                # Planned off the loop: apply only if nobody changed the text meanwhile (if
+                # someone did, the next round checks If-Match against the new text).
+                if room.indexed_text == current:
+                    room.edit_text(edits, on_commit)
+                    break
+            else:
+                raise Busy("the document kept changing while the edit was planned; try again")
+            written = _text_written(room)
+        finally:
+            self.rooms.release(room)
+        await _until_committed(committed, commit_timeout)
+        return written
+
+    async def append_text(self, name: str, text: str, commit_timeout: float | None) -> TextWritten:
+        """Add ``text`` at the end of the live text and wait for its commit."""
+        committed, on_commit = _commit_future()
+        room = await self.rooms.acquire(name)
+        try:
+            end = room.text_end
+            room.edit_text([(end, end, text)] if text else [], on_commit)
+            written = _text_written(room)
+        finally:
+            self.rooms.release(room)
+        await _until_committed(committed, commit_timeout)
+        return written
+
+    def _check_etag(self, room: Room, if_match: Collection[str]) -> None:
+        etag = text_etag(room.text)
+        if etag in if_match:
+            return
+        if ANY_ETAG in if_match and room.state_vector() != EMPTY_STATE_VECTOR:
+            return
+        raise PreconditionFailed(etag)
 
     async def import_text(self, name: str, text: str) -> None:
         """Fill a document that does not exist yet or whose text is empty; 409 otherwise.

@@ -1,4 +1,5 @@
-"""The JSON HTTP API: health, documents, exports, versions, restore, import, delete.
+"""The JSON HTTP API: health, documents, exports, versions, restore, import, delete, and the
+routes of :mod:`server.http_write` (state, update, text, append).
 
 Every /api request is authorised (a token when the server has a secret); errors are JSON
 ``{"error": ...}`` with the right status.
@@ -12,13 +13,14 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from . import files_api, http_write
 from .appkeys import AUTH, CLUSTER, DOCUMENTS, ROOMS, STORE
 from .auth import Forbidden, Grant, Role, Unauthorized, request_token
-from .documents import Conflict, NotFound
+from .documents import Conflict, NotFound, text_etag
 from .exports import EXPORT_CSP, UnknownFormat
 from .handlers import Handler, json_error
 from .names import BadDocumentName, check_document_name
-from .rooms import Rooms
+from .rooms import RoomLoadError, Rooms, RoomsFull
 from .storage import DocumentInfo
 from .workers import Busy, TooLarge
 
@@ -63,8 +65,10 @@ def document_route(needed: Role) -> Callable[[Handler], Handler]:
                 return json_error(400, str(exc))
             except TooLarge as exc:
                 return json_error(413, str(exc))
-            except Busy as exc:
+            except (Busy, RoomsFull) as exc:
                 return json_error(503, str(exc))
+            except RoomLoadError as exc:
+                return json_error(500, str(exc))
 
         return wrapped
 
@@ -169,15 +173,15 @@ async def export_doc(request: web.Request) -> web.Response:
     fmt = request.query.get("format", "md")
     version = _version_param(request.query.get("version"))
     rendered = await request.app[DOCUMENTS].export(name, fmt, version)
-    return web.Response(
-        body=rendered.body,
-        headers={
-            "Content-Type": rendered.content_type,
-            "Content-Disposition": f'attachment; filename="{rendered.filename}"',
-            # frame-ancestors and sandbox work in the header only, not in the page's <meta>.
-            "Content-Security-Policy": f"{EXPORT_CSP}; frame-ancestors 'none'; sandbox",
-        },
-    )
+    headers = {
+        "Content-Type": rendered.content_type,
+        "Content-Disposition": f'attachment; filename="{rendered.filename}"',
+        # frame-ancestors and sandbox work in the header only, not in the page's <meta>.
+        "Content-Security-Policy": f"{EXPORT_CSP}; frame-ancestors 'none'; sandbox",
+    }
+    if fmt in ("txt", "md"):  # the text itself: what PUT .../text's If-Match is checked against
+        headers["ETag"] = text_etag(rendered.body.decode("utf-8"))
+    return web.Response(body=rendered.body, headers=headers)
 
 
 @document_route(Role.read)
@@ -187,6 +191,7 @@ async def list_versions(request: web.Request) -> web.Response:
         [
             {
                 "id": v.id,
+                "number": v.number,
                 "created_at": v.created_at,
                 "label": v.label,
                 "size_bytes": v.size_bytes,
@@ -211,7 +216,9 @@ async def create_version(request: web.Request) -> web.Response:
         if label is not None and (not isinstance(label, str) or len(label) > MAX_LABEL):
             return json_error(400, f"label must be a string of at most {MAX_LABEL} characters")
     version_id = await request.app[DOCUMENTS].save_version(request.match_info["name"], label)
-    return web.json_response({"id": version_id}, status=201)
+    saved = await request.app[STORE].version_info(request.match_info["name"], version_id)
+    number = saved.number if saved else None
+    return web.json_response({"id": version_id, "number": number}, status=201)
 
 
 def _saved_version(request: web.Request) -> int:
@@ -269,5 +276,14 @@ def add_api_routes(app: web.Application) -> None:
     router.add_delete("/api/docs/{name:.+}/versions/{version:[^/]+}", delete_version)
     router.add_get("/api/docs/{name:.+}/versions/{a:[^/]+}/diff/{b:[^/]+}", diff_versions)
     router.add_post("/api/docs/{name:.+}/import", import_doc)
+    router.add_get("/api/docs/{name:.+}/state", document_route(Role.read)(http_write.get_state))
+    router.add_post(
+        "/api/docs/{name:.+}/update", document_route(Role.write)(http_write.post_update)
+    )
+    router.add_put("/api/docs/{name:.+}/text", document_route(Role.write)(http_write.put_text))
+    router.add_post(
+        "/api/docs/{name:.+}/append", document_route(Role.write)(http_write.post_append)
+    )
+    files_api.add_file_routes(router, document_route)
     router.add_get("/api/docs/{name:.+}", get_doc)
     router.add_delete("/api/docs/{name:.+}", delete_doc)

@@ -30,7 +30,7 @@ from .updates import EMPTY_UPDATE, UpdateSummary, check_state_vector, check_upda
 log = logging.getLogger("tandem.room")
 
 # A state vector with no clients: the joiner has nothing yet.
-_EMPTY_STATE_VECTOR = b"\x00"
+EMPTY_STATE_VECTOR = b"\x00"
 
 # What pycrdt raises (or panics with) for a client's input: that client is closed with 1007.
 _UNDECODABLE = CrdtFailures(
@@ -67,6 +67,21 @@ class DocumentDeleted(p.ProtocolError):
             "this document was deleted; the copy this client holds is of the deleted one",
             CloseCode.documentDeleted,
         )
+
+
+class MissingDependencies(ValueError):
+    """An update from the server's own API builds on what the document lacks: a caller waiting
+    for its commit cannot be held until that arrives, so nothing of it is applied."""
+
+    def __init__(self, missing: dict[int, int], state_vector: bytes) -> None:
+        shown = ", ".join(f"client {c} from clock {k}" for c, k in sorted(missing.items())[:5])
+        super().__init__(
+            f"this update builds on changes the document does not have ({shown}): send it "
+            "together with what it builds on, e.g. as the update against the document's "
+            "state vector"
+        )
+        self.missing = missing
+        self.state_vector = state_vector  # the document's: what to send the update against
 
 
 class Room:
@@ -154,6 +169,11 @@ class Room:
         return str(self.doc.get(CONTENT_TEXT, type=Text))
 
     @property
+    def text_end(self) -> int:
+        """Where ``content`` ends, in the offsets :meth:`edit_text` takes."""
+        return len(self.doc.get(CONTENT_TEXT, type=Text))
+
+    @property
     def indexed_text(self) -> str:
         """The text with each embed as one NOT_TEXT (see :func:`server.exports.indexed_text`):
         what edit offsets are taken from."""
@@ -183,17 +203,7 @@ class Room:
         message = p.decode_message(frame)
         match message:
             case p.SyncStep1(state_vector):
-                # Read strictly too: yrs would wrap a clock past 2^32 and answer wrongly.
-                clocks = check_state_vector(state_vector)
-                if self._tombstone and self._holds_deleted(clocks):
-                    raise DocumentDeleted()
-                if self._snapshot is not None and state_vector == _EMPTY_STATE_VECTOR:
-                    conn.send(p.encode_sync_step2(self._snapshot))
-                    return
-                doc = self.doc
-                with _UNDECODABLE:
-                    diff = doc.get_update(state_vector)
-                conn.send(p.encode_sync_step2(diff))
+                conn.send(p.encode_sync_step2(self.missing(state_vector)))
             case p.SyncStep2(update) | p.SyncUpdate(update):
                 self._apply(conn, update)
             case p.AwarenessMessage(update):
@@ -206,12 +216,82 @@ class Room:
                 # Server-to-client messages: a client has no business sending them.
                 raise p.ProtocolError(f"unexpected client message {type(message).__name__}")
 
-    def _apply(self, conn: Connection, update: bytes) -> None:
-        """A client's update: read strictly, checked, applied, then down the spine."""
-        # Nothing touches the document before the update passed the strict reading (1007).
+    def missing(self, state_vector: bytes) -> bytes:
+        """The update the holder of ``state_vector`` lacks (a sync step 1's answer); raises
+        ProtocolError for a bad state vector, DocumentDeleted for a deleted incarnation's."""
+        # Read strictly too: yrs would wrap a clock past 2^32 and answer wrongly.
+        clocks = check_state_vector(state_vector)
+        if self._tombstone and self._holds_deleted(clocks):
+            raise DocumentDeleted()
+        if self._snapshot is not None and state_vector == EMPTY_STATE_VECTOR:
+            return self._snapshot
+        doc = self.doc
+        with _UNDECODABLE:
+            return doc.get_update(state_vector)
+
+    def _read(self, update: bytes) -> UpdateSummary:
+        """The strict reading and the tombstone check every incoming update passes first:
+        nothing touches the document before (ProtocolError, 1007; DocumentDeleted, 4410)."""
         summary = check_update(update)
         if self._tombstone and self._touches_deleted(summary):
             raise DocumentDeleted()
+        return summary
+
+    def _integrate(
+        self,
+        update: bytes,
+        summary: UpdateSummary,
+        sender: Connection | None,
+        on_commit: AckCallback | None,
+    ) -> None:
+        """An update nothing of which waits (``InOrder.ready``): into the Doc, down the spine."""
+        with _UNDECODABLE:
+            self.doc.apply_update(update)
+        self._order.taken(summary)
+        self._changed(update, sender, on_commit)
+
+    def apply_update(self, update: bytes, on_commit: AckCallback) -> bytes:
+        """An update from the server's own API (HTTP): the same reading, tombstone and order
+        checks as a client's, then the spine; ``on_commit`` runs once it is durable. Returns
+        the document's state vector with it (what is committed once ``on_commit`` runs).
+
+        Raises ProtocolError, DocumentDeleted, or MissingDependencies for an update that would
+        have to wait (held updates are acked later over the socket that sent them: an HTTP
+        caller has no socket to be told on), leaving the document as it was."""
+        summary = self._read(update)
+        metrics.TRAFFIC.updates_in += 1
+        if update == EMPTY_UPDATE:
+            self.store.append(self.name, None, on_commit)
+            return self.state_vector()
+        order = self._order
+        if not order.ready(summary):
+            raise MissingDependencies(self._lacking(summary), self.state_vector())
+        self._integrate(update, summary, None, on_commit)
+        state = self.state_vector()
+        if order.waiting:
+            self._take_held()
+        return state
+
+    def _lacking(self, summary: UpdateSummary) -> dict[int, int]:
+        """For each client an update builds on beyond what the document holds, from which
+        clock the document lacks it."""
+        known = self._order.clocks
+        own = {client: end for client, _start, end in summary.structs}
+        lacking: dict[int, int] = {}
+        for client, start, _end in summary.structs:
+            if start > known.get(client, 0):
+                lacking[client] = known.get(client, 0)
+        for client, end in summary.skips.items():
+            if end > known.get(client, 0):
+                lacking[client] = known.get(client, 0)
+        for client, clock in summary.refs.items():
+            if clock >= max(known.get(client, 0), own.get(client, 0)):
+                lacking[client] = known.get(client, 0)
+        return lacking
+
+    def _apply(self, conn: Connection, update: bytes) -> None:
+        """A client's update: read strictly, checked, applied, then down the spine."""
+        summary = self._read(update)
         if conn.read_only:
             # Every y-websocket client answers our step 1 with a step 2, often empty or holding
             # only what we have: that is no edit, and needs no "permission denied".
@@ -226,12 +306,8 @@ class Room:
             self.store.append(self.name, None, ack)
             return
         order = self._order
-        doc = self.doc
         if order.ready(summary):  # the common case: nothing it builds on is missing
-            with _UNDECODABLE:
-                doc.apply_update(update)
-            order.taken(summary)
-            self._changed(update, conn, ack)
+            self._integrate(update, summary, conn, ack)
             if order.waiting:
                 self._take_held()
             return
@@ -250,7 +326,7 @@ class Room:
         if part is not None:
             try:
                 with _UNDECODABLE:
-                    doc.apply_update(part.update)
+                    self.doc.apply_update(part.update)
             except p.ProtocolError:
                 self._forget(conn, seq)
                 raise
@@ -356,12 +432,16 @@ class Room:
             or any(clock < tomb.get(client, 0) for client, clock in summary.refs.items())
         )
 
-    def edit_text(self, edits: Iterable[TextEdit]) -> bool:
+    def edit_text(self, edits: Iterable[TextEdit], on_commit: AckCallback | None = None) -> bool:
         """Apply ``edits`` (UTF-8 byte ranges of ``content``, last first: see
         :func:`server.jobs.text_edits`) as one forward edit every peer receives. Never
-        re-seeds the document. Returns whether anything changed."""
+        re-seeds the document. ``on_commit`` runs once the document as it is now is durable
+        (the edit, or nothing to edit: every earlier change). Returns whether anything
+        changed."""
         edits = list(edits)
         if not edits:
+            if on_commit is not None:
+                self.store.append(self.name, None, on_commit)
             return False
         text = self.doc.get(CONTENT_TEXT, type=Text)
         produced: list[bytes] = []
@@ -378,9 +458,15 @@ class Room:
         finally:
             self.doc.unobserve(subscription)
         self._order.clocks = check_state_vector(self.doc.get_state())
-        for update in produced:
+        if not produced:
+            if on_commit is not None:
+                self.store.append(self.name, None, on_commit)
+            return False
+        for update in produced[:-1]:
             self._changed(update, None)
-        return bool(produced)
+        # Appends of a document commit in order: the last one's commit covers them all.
+        self._changed(produced[-1], None, on_commit)
+        return True
 
     def _awareness(self, conn: Connection, update: bytes, frame: bytes) -> None:
         entries = p.decode_awareness_update(update)

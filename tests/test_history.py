@@ -216,8 +216,10 @@ async def test_a_restore_reaches_connected_editors_and_can_itself_be_undone(
     status, body, _ = await api(http, "POST", f"{base}/{before}/restore")
     assert status == 200
     await node.call("wait_text", client="ed", text="Intro\nBad rewrite.\nOutro\n")
-    labels = [v["label"] for v in json.loads((await api(http, "GET", base))[1])]
-    assert f"before restoring version {good}" in labels
+    listing = json.loads((await api(http, "GET", base))[1])
+    # Named by the restored version's number in this document, as the History panel shows it.
+    number = next(v["number"] for v in listing if v["id"] == good)
+    assert f"before restoring version {number}" in [v["label"] for v in listing]
 
 
 async def test_import_fills_only_new_or_empty_documents(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import itertools
 import logging
 import sqlite3
@@ -22,6 +23,7 @@ from pycrdt import Doc, Text
 from server.storage import Store as BaseStore
 from server.storage import StoreError, postgres_schema
 from server.storage import postgres as pgstore
+from server.storage.base import FILE_ID
 from server.storage.events import NewEvent
 from server.storage.postgres import PostgresStore
 from server.storage.sqlite import SQLiteStore as Store
@@ -959,3 +961,136 @@ def state_of(update: bytes) -> bytes:
     doc = Doc()
     doc.apply_update(update)
     return doc.get_state()
+
+
+# --- version numbers and files (both backends) -------------------------------------------------
+
+
+async def test_versions_are_numbered_1_to_n_per_document_and_never_renumbered(
+    backend: Backend,
+) -> None:
+    store = await backend.open()
+    state = text_update("versioned", 1)
+    try:
+        a = [await store.save_version("a", state, f"a{i}") for i in range(3)]
+        await store.save_version("b", state)
+        a.append(await store.save_version("a", state, auto=True))
+        await store.save_version("b", state)
+        assert [v.number for v in await store.list_versions("a")] == [4, 3, 2, 1]
+        assert [v.number for v in await store.list_versions("b")] == [2, 1]
+        # Deleting versions (as thinning does) renumbers none, and no number is given twice.
+        assert await store.delete_versions("a", [a[1], a[3]]) == 2
+        assert [(v.id, v.number) for v in await store.list_versions("a")] == [(a[2], 3), (a[0], 1)]
+        newest = await store.save_version("a", state)
+        info = await store.version_info("a", newest)
+        assert info is not None and info.number == 5 and info.label is None
+        found = await store.version("a", a[2])
+        assert found is not None and found[0].number == 3 and found[1] == state
+        assert await store.version_info("b", newest) is None
+        # A document deleted and made again counts from 1.
+        await store.delete_document("a")
+        again = await store.version_info("a", await store.save_version("a", state))
+        assert again is not None and again.number == 1
+        assert [v.number for v in await store.list_versions("b")] == [2, 1]
+    finally:
+        await store.close()
+
+
+async def _insert_legacy_version(store: BaseStore, doc: str, created_at: float) -> None:
+    """A version row as a server before version numbers wrote it."""
+    data = text_update(doc, 1)
+    if isinstance(store, Store):
+        await store._conn.execute(
+            "INSERT INTO versions (doc, created_at, label, auto, data, codec, state_bytes) "
+            "VALUES (?, ?, NULL, 0, ?, 'none', ?)",
+            (doc, created_at, data, len(data)),
+        )
+        return
+    assert isinstance(store, PostgresStore)
+    async with store._pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO versions (doc, created_at, label, auto, data, codec, state_bytes) "
+            "VALUES ($1, $2, NULL, false, $3, 'none', $4)",
+            doc,
+            created_at,
+            data,
+            len(data),
+        )
+
+
+async def test_migration_numbers_the_stored_versions_in_the_order_they_were_saved(
+    backend: Backend,
+) -> None:
+    before_numbers = 6 if backend.kind == "sqlite" else 2
+    old = await backend.open(schema_version=before_numbers)
+    try:
+        # Ids in insertion order, saved times not: the numbers follow the times (then ids).
+        for doc, created_at in [("a", 300.0), ("b", 100.0), ("a", 100.0), ("a", 200.0)]:
+            await _insert_legacy_version(old, doc, created_at)
+        await _insert_legacy_version(old, "a", 200.0)
+    finally:
+        await old.close()
+    store = await backend.open()
+    try:
+        assert await store.schema_version() == backend.schema_version
+        listed = await store.list_versions("a")
+        assert [(v.created_at, v.number) for v in listed] == [
+            (300.0, 4),
+            (200.0, 3),
+            (200.0, 2),
+            (100.0, 1),
+        ]
+        assert listed[1].id > listed[2].id  # the tie is broken by id
+        assert [v.number for v in await store.list_versions("b")] == [1]
+        state = text_update("after", 2)
+        later = await store.version_info("a", await store.save_version("a", state))
+        first = await store.version_info("c", await store.save_version("c", state))
+        assert later is not None and later.number == 5
+        assert first is not None and first.number == 1
+    finally:
+        await store.close()
+
+
+async def test_two_instances_saving_versions_of_one_document_at_once_get_distinct_numbers(
+    pg_backend: Backend,
+) -> None:
+    a = await pg_backend.open()
+    b = await pg_backend.open()
+    state = text_update("shared", 3)
+    try:
+        saves = [store.save_version("doc", state, f"{i}") for i in range(10) for store in (a, b)]
+        ids = await asyncio.gather(*saves)
+        versions = await b.list_versions("doc")
+        assert sorted(v.id for v in versions) == sorted(ids)
+        assert sorted(v.number for v in versions) == list(range(1, 21))
+        # In the order they were saved.
+        by_id = sorted(versions, key=lambda v: v.id)
+        assert [v.number for v in by_id] == sorted(v.number for v in by_id)
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
+async def test_files_are_kept_once_per_document_and_deleted_with_it(backend: Backend) -> None:
+    store = await backend.open()
+    try:
+        stored, new = await store.save_file("doc", "image/png", b"png bytes")
+        assert new and FILE_ID.fullmatch(stored.id) and stored.size == len(b"png bytes")
+        assert stored.sha256 == hashlib.sha256(b"png bytes").hexdigest()
+        again, new = await store.save_file("doc", "image/png", b"png bytes")
+        assert not new and again.id == stored.id
+        other, new = await store.save_file("other", "image/png", b"png bytes")
+        assert new and other.id != stored.id
+        full = await store.file("doc", stored.id)
+        assert full is not None and full.data == b"png bytes" and full.content_type == "image/png"
+        meta = await store.file("doc", stored.id, data=False)
+        assert meta is not None and meta.data is None and meta.sha256 == stored.sha256
+        assert await store.file("other", stored.id) is None
+        assert await store.file("doc", "x" * 22) is None
+        store.append("doc", text_update("text", 4))
+        await store.flush()
+        assert await store.delete_document("doc", tombstone=None)
+        assert await store.file("doc", stored.id) is None
+        kept = await store.file("other", other.id)
+        assert kept is not None and kept.data == b"png bytes"
+    finally:
+        await store.close()

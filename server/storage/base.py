@@ -1,5 +1,6 @@
 """What the rooms, the HTTP API and the CLI need from a document store: the interface every
-backend implements (SQLite in :mod:`.sqlite`; PostgreSQL next), and the values it returns.
+backend implements (SQLite in :mod:`.sqlite`, PostgreSQL in :mod:`.postgres`), and the values it
+returns.
 
 The promise every backend keeps: an append's ``on_commit`` runs only once the append is
 durable, appends of one document are committed in the order they were made, a failed commit
@@ -9,6 +10,8 @@ raises :class:`StoreError` instead of looking empty.
 
 from __future__ import annotations
 
+import re
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +21,14 @@ from .events import NewEvent, OutboxEvent, PendingChange
 
 # Runs once an append is durable: the "saved" ack.
 AckCallback = Callable[[], None]
+
+# What new_file_id makes: anything else in a file URL names no file.
+FILE_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def new_file_id() -> str:
+    """128 random bits as 22 URL-safe characters: unguessable, and safe in a path as it is."""
+    return secrets.token_urlsafe(16)
 
 
 class StoreError(RuntimeError):
@@ -52,6 +63,22 @@ class VersionInfo:
     label: str | None
     size_bytes: int
     auto: bool
+    # 1, 2, 3... per document in the order saved; never reused or renumbered.
+    number: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A file (an image) stored beside a document; ``data`` is None when only the metadata
+    was asked for."""
+
+    id: str
+    doc: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: float
+    data: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +135,7 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_document(self, doc: str, tombstone: bytes | None = None) -> bool:
-        """Remove a document, its log and its versions in one transaction, leaving
+        """Remove a document, its log, its versions and its files in one transaction, leaving
         ``tombstone`` (a state vector) in its place; returns whether it existed."""
 
     @abstractmethod
@@ -129,6 +156,12 @@ class Store(ABC):
     @abstractmethod
     async def delete_versions(self, doc: str, ids: Iterable[int]) -> int:
         """Returns how many were deleted."""
+
+    @abstractmethod
+    async def save_file(self, doc: str, content_type: str, data: bytes) -> tuple[StoredFile, bool]:
+        """Store ``data`` beside ``doc`` under a new random URL-safe id; the same bytes already
+        stored for ``doc`` are not stored twice. Returns the file (without its data) and
+        whether it is new."""
 
     @abstractmethod
     async def backup(self, dest: Path | str) -> None:
@@ -165,7 +198,15 @@ class Store(ABC):
     async def version(self, doc: str, version_id: int) -> tuple[VersionInfo, bytes] | None: ...
 
     @abstractmethod
+    async def version_info(self, doc: str, version_id: int) -> VersionInfo | None:
+        """A version's metadata, without reading its state."""
+
+    @abstractmethod
     async def newest_version(self, doc: str) -> NewestVersion | None: ...
+
+    @abstractmethod
+    async def file(self, doc: str, file_id: str, *, data: bool = True) -> StoredFile | None:
+        """A file of ``doc`` (None if ``doc`` has no file of that id)."""
 
     @abstractmethod
     async def count_named_versions(self, doc: str) -> int: ...

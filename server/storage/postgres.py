@@ -10,6 +10,7 @@ and the document row locked while it rewrites the log), and so does an automatic
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import re
 import time
@@ -27,8 +28,10 @@ from .base import (
     NewestVersion,
     Store,
     StoredDocument,
+    StoredFile,
     StoreError,
     VersionInfo,
+    new_file_id,
 )
 from .compaction import CompactionPolicy, Tail, compact_updates_with_state
 from .events import (
@@ -97,6 +100,12 @@ def backup_hint(url: str, dest: Path | str) -> str:
     )
 
 
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """The store keeps no session state (no SET, no LISTEN; its advisory locks end with their
+    transaction), so a connection back in the pool needs no RESET ALL: the default one is a
+    round trip that every commit, and so every ack, waited for."""
+
+
 class PostgresStore(Store):
     def __init__(
         self, pool: asyncpg.Pool, url: str, *, policy: CompactionPolicy, retry_delay: float
@@ -128,7 +137,11 @@ class PostgresStore(Store):
     ) -> PostgresStore:
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=4, command_timeout=COMMAND_TIMEOUT
+                url,
+                min_size=1,
+                max_size=4,
+                command_timeout=COMMAND_TIMEOUT,
+                reset=_nothing_to_reset,
             )
         except (*DB_ERRORS, ValueError) as exc:  # ValueError: a malformed URL
             raise StoreError(f"cannot connect to {redacted(url)}: {_reason(exc)}") from exc
@@ -373,12 +386,20 @@ class PostgresStore(Store):
                 )
                 if recent is not None:
                     return int(recent)
+            # The upsert locks the document's counter row until this transaction ends: another
+            # instance saving a version of it waits there and takes the next number.
+            number = await conn.fetchval(
+                "INSERT INTO version_counters AS c (doc, last_number) VALUES ($1, 1) "
+                "ON CONFLICT (doc) DO UPDATE SET last_number = c.last_number + 1 "
+                "RETURNING last_number",
+                doc,
+            )
             now = time.time()
             version_id = int(
                 await conn.fetchval(
                     "INSERT INTO versions "
-                    "(doc, created_at, label, auto, data, codec, state_bytes, state_digest) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                    "(doc, created_at, label, auto, data, codec, state_bytes, state_digest, "
+                    "number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                     doc,
                     now,
                     label,
@@ -387,6 +408,7 @@ class PostgresStore(Store):
                     codec,
                     len(state),
                     digest,
+                    number,
                 )
             )
             if self.webhook_targets:
@@ -426,26 +448,32 @@ class PostgresStore(Store):
     async def list_versions(self, doc: str) -> list[VersionInfo]:
         async with self._reading(f"list the versions of {doc!r}") as conn:
             rows = await conn.fetch(
-                "SELECT id, created_at, label, COALESCE(state_bytes, length(data)) AS size, auto "
-                "FROM versions WHERE doc = $1 ORDER BY created_at DESC, id DESC",
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE doc = $1 "
+                "ORDER BY created_at DESC, id DESC",
                 doc,
             )
-        return [
-            VersionInfo(r["id"], r["created_at"], r["label"], r["size"], r["auto"]) for r in rows
-        ]
+        return [_version_info(r) for r in rows]
 
     async def version(self, doc: str, version_id: int) -> tuple[VersionInfo, bytes] | None:
         async with self._reading(f"read version {version_id} of {doc!r}") as conn:
             r = await conn.fetchrow(
-                "SELECT id, created_at, label, COALESCE(state_bytes, length(data)) AS size, auto, "
-                "data, codec FROM versions WHERE doc = $1 AND id = $2",
+                f"SELECT {_VERSION_COLUMNS}, data, codec FROM versions WHERE doc = $1 AND id = $2",
                 doc,
                 version_id,
             )
         if r is None:
             return None
         data = await unpack(r["codec"], bytes(r["data"]), f"version {version_id} of {doc!r}")
-        return VersionInfo(r["id"], r["created_at"], r["label"], r["size"], r["auto"]), data
+        return _version_info(r), data
+
+    async def version_info(self, doc: str, version_id: int) -> VersionInfo | None:
+        async with self._reading(f"read version {version_id} of {doc!r}") as conn:
+            r = await conn.fetchrow(
+                f"SELECT {_VERSION_COLUMNS} FROM versions WHERE doc = $1 AND id = $2",
+                doc,
+                version_id,
+            )
+        return None if r is None else _version_info(r)
 
     async def newest_version(self, doc: str) -> NewestVersion | None:
         async with self._reading(f"read the newest version of {doc!r}") as conn:
@@ -475,6 +503,8 @@ class PostgresStore(Store):
             )
             await conn.execute("DELETE FROM updates WHERE doc = $1", doc)
             await conn.execute("DELETE FROM versions WHERE doc = $1", doc)
+            await conn.execute("DELETE FROM version_counters WHERE doc = $1", doc)
+            await conn.execute("DELETE FROM files WHERE doc = $1", doc)
             if tombstone is not None:
                 await conn.execute(
                     "INSERT INTO tombstones (name, deleted_at, state_vector) VALUES ($1, $2, $3) "
@@ -492,6 +522,44 @@ class PostgresStore(Store):
             return deleted is not None
 
         return bool(await self._writer.submit(op))
+
+    # --- files -------------------------------------------------------------------------------
+
+    async def save_file(self, doc: str, content_type: str, data: bytes) -> tuple[StoredFile, bool]:
+        digest = hashlib.sha256(data).hexdigest()
+
+        async def op(conn: asyncpg.Connection) -> tuple[StoredFile, bool]:
+            stored = StoredFile(new_file_id(), doc, content_type, len(data), digest, time.time())
+            # Two instances storing the same bytes at once: the unique index keeps one row.
+            inserted = await conn.fetchval(
+                "INSERT INTO files (id, doc, content_type, size, sha256, created_at, data) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                "ON CONFLICT (doc, sha256) DO NOTHING RETURNING id",
+                stored.id,
+                doc,
+                content_type,
+                stored.size,
+                digest,
+                stored.created_at,
+                data,
+            )
+            if inserted is not None:
+                return stored, True
+            row = await conn.fetchrow(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE doc = $1 AND sha256 = $2", doc, digest
+            )
+            return _stored_file(row), False
+
+        found, new = await self._writer.submit(op)
+        return found, new
+
+    async def file(self, doc: str, file_id: str, *, data: bool = True) -> StoredFile | None:
+        columns = f"{_FILE_COLUMNS}, data" if data else _FILE_COLUMNS
+        async with self._reading(f"read a file of {doc!r}") as conn:
+            row = await conn.fetchrow(
+                f"SELECT {columns} FROM files WHERE doc = $1 AND id = $2", doc, file_id
+            )
+        return None if row is None else _stored_file(row)
 
     async def load_document(self, doc: str) -> StoredDocument:
         try:
@@ -601,6 +669,29 @@ class PostgresStore(Store):
     async def schema_version(self) -> int:
         async with self._reading("read the schema version") as conn:
             return int(await conn.fetchval("SELECT version FROM tandem_schema"))
+
+
+_VERSION_COLUMNS = (
+    "id, created_at, label, COALESCE(state_bytes, length(data)) AS size, auto, number"
+)
+_FILE_COLUMNS = "id, doc, content_type, size, sha256, created_at"
+
+
+def _version_info(r: asyncpg.Record) -> VersionInfo:
+    return VersionInfo(r["id"], r["created_at"], r["label"], r["size"], r["auto"], r["number"])
+
+
+def _stored_file(r: asyncpg.Record) -> StoredFile:
+    data = r.get("data")
+    return StoredFile(
+        r["id"],
+        r["doc"],
+        r["content_type"],
+        r["size"],
+        r["sha256"],
+        r["created_at"],
+        None if data is None else bytes(data),
+    )
 
 
 def _reason(exc: BaseException) -> str:

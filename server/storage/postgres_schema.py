@@ -75,6 +75,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             gen bigint NOT NULL
         )""",
     ),
+    # 3: version numbers per document (as SQLite's 7). The counter row is taken with an upsert,
+    # which locks it: instances saving versions of one document at once queue there.
+    (
+        "ALTER TABLE versions ADD COLUMN number bigint NOT NULL DEFAULT 0",
+        """UPDATE versions AS v SET number = ranked.n
+           FROM (SELECT id, row_number() OVER (PARTITION BY doc ORDER BY created_at, id) AS n
+                 FROM versions) AS ranked
+           WHERE v.id = ranked.id""",
+        """CREATE TABLE version_counters (
+            doc text PRIMARY KEY,
+            last_number bigint NOT NULL
+        )""",
+        """INSERT INTO version_counters (doc, last_number)
+           SELECT doc, max(number) FROM versions GROUP BY doc""",
+        # An instance still at schema 2 (a rolling upgrade) saves versions numbered 0.
+        "CREATE UNIQUE INDEX versions_doc_number ON versions (doc, number) WHERE number > 0",
+    ),
+    # 4: files (images) beside their document (as SQLite's 8).
+    (
+        """CREATE TABLE files (
+            id text PRIMARY KEY,
+            doc text NOT NULL,
+            content_type text NOT NULL,
+            size bigint NOT NULL,
+            sha256 text NOT NULL,
+            created_at double precision NOT NULL,
+            data bytea NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX files_doc_sha256 ON files (doc, sha256)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Instances starting at once must not migrate twice: one lock for the whole migration.

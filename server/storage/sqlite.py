@@ -4,6 +4,7 @@ half-done one)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sqlite3
@@ -23,8 +24,10 @@ from .base import (
     NewestVersion,
     Store,
     StoredDocument,
+    StoredFile,
     StoreError,
     VersionInfo,
+    new_file_id,
 )
 from .compaction import CompactionPolicy, Tail, compact_updates_with_state
 from .events import (
@@ -332,11 +335,12 @@ class SQLiteStore(Store):
 
         async def op(conn: aiosqlite.Connection) -> int:
             now = time.time()
+            number = await _next_version_number(conn, doc)
             cur = await conn.execute(
                 "INSERT INTO versions "
-                "(doc, created_at, label, auto, data, codec, state_bytes, state_digest) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (doc, now, label, int(auto), packed, codec, len(state), digest),
+                "(doc, created_at, label, auto, data, codec, state_bytes, state_digest, number) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (doc, now, label, int(auto), packed, codec, len(state), digest, number),
             )
             assert cur.lastrowid is not None
             if self.webhook_targets:
@@ -373,24 +377,30 @@ class SQLiteStore(Store):
 
     async def list_versions(self, doc: str) -> list[VersionInfo]:
         async with self._reader.execute(
-            "SELECT id, created_at, label, COALESCE(state_bytes, LENGTH(data)), auto "
-            "FROM versions WHERE doc = ? "
+            f"SELECT {_VERSION_COLUMNS} FROM versions WHERE doc = ? "
             "ORDER BY created_at DESC, id DESC",
             (doc,),
         ) as cur:
-            return [VersionInfo(r[0], r[1], r[2], r[3], bool(r[4])) for r in await cur.fetchall()]
+            return [_version_info(r) for r in await cur.fetchall()]
 
     async def version(self, doc: str, version_id: int) -> tuple[VersionInfo, bytes] | None:
         async with self._reader.execute(
-            "SELECT id, created_at, label, COALESCE(state_bytes, LENGTH(data)), auto, data, "
-            "codec FROM versions WHERE doc = ? AND id = ?",
+            f"SELECT {_VERSION_COLUMNS}, data, codec FROM versions WHERE doc = ? AND id = ?",
             (doc, version_id),
         ) as cur:
             r = await cur.fetchone()
         if r is None:
             return None
-        data = await unpack(r[6], bytes(r[5]), f"version {version_id} of {doc!r}")
-        return VersionInfo(r[0], r[1], r[2], r[3], bool(r[4])), data
+        data = await unpack(r[7], bytes(r[6]), f"version {version_id} of {doc!r}")
+        return _version_info(r), data
+
+    async def version_info(self, doc: str, version_id: int) -> VersionInfo | None:
+        async with self._reader.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM versions WHERE doc = ? AND id = ?",
+            (doc, version_id),
+        ) as cur:
+            r = await cur.fetchone()
+        return None if r is None else _version_info(r)
 
     async def newest_version(self, doc: str) -> NewestVersion | None:
         async with self._reader.execute(
@@ -419,6 +429,8 @@ class SQLiteStore(Store):
             existed = cur.rowcount > 0
             await conn.execute("DELETE FROM updates WHERE doc = ?", (doc,))
             await conn.execute("DELETE FROM versions WHERE doc = ?", (doc,))
+            await conn.execute("DELETE FROM version_counters WHERE doc = ?", (doc,))
+            await conn.execute("DELETE FROM files WHERE doc = ?", (doc,))
             if tombstone is not None:
                 await conn.execute(
                     "INSERT INTO tombstones (name, deleted_at, state_vector) VALUES (?, ?, ?) "
@@ -434,6 +446,37 @@ class SQLiteStore(Store):
             return existed
 
         return bool(await self._writer.submit(op))
+
+    # --- files -------------------------------------------------------------------------------
+
+    async def save_file(self, doc: str, content_type: str, data: bytes) -> tuple[StoredFile, bool]:
+        digest = hashlib.sha256(data).hexdigest()
+
+        async def op(conn: aiosqlite.Connection) -> tuple[StoredFile, bool]:
+            async with conn.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE doc = ? AND sha256 = ?", (doc, digest)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is not None:
+                return _stored_file(row), False
+            stored = StoredFile(new_file_id(), doc, content_type, len(data), digest, time.time())
+            await conn.execute(
+                "INSERT INTO files (id, doc, content_type, size, sha256, created_at, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (stored.id, doc, content_type, stored.size, digest, stored.created_at, data),
+            )
+            return stored, True
+
+        found, new = await self._writer.submit(op)
+        return found, new
+
+    async def file(self, doc: str, file_id: str, *, data: bool = True) -> StoredFile | None:
+        columns = f"{_FILE_COLUMNS}, data" if data else _FILE_COLUMNS
+        async with self._reader.execute(
+            f"SELECT {columns} FROM files WHERE doc = ? AND id = ?", (doc, file_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _stored_file(row)
 
     async def load_document(self, doc: str) -> StoredDocument:
         try:
@@ -504,3 +547,31 @@ class SQLiteStore(Store):
         async with self._reader.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
+
+
+_VERSION_COLUMNS = "id, created_at, label, COALESCE(state_bytes, LENGTH(data)), auto, number"
+_FILE_COLUMNS = "id, doc, content_type, size, sha256, created_at"
+
+
+def _version_info(r: Any) -> VersionInfo:
+    return VersionInfo(r[0], r[1], r[2], r[3], bool(r[4]), r[5])
+
+
+def _stored_file(r: Any) -> StoredFile:
+    return StoredFile(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]) if len(r) > 6 else None)
+
+
+async def _next_version_number(conn: aiosqlite.Connection, doc: str) -> int:
+    """The document's next version number, from its counter row (in the caller's transaction:
+    a number given and then rolled back is given again)."""
+    await conn.execute(
+        "INSERT INTO version_counters (doc, last_number) VALUES (?, 1) "
+        "ON CONFLICT (doc) DO UPDATE SET last_number = last_number + 1",
+        (doc,),
+    )
+    async with conn.execute(
+        "SELECT last_number FROM version_counters WHERE doc = ?", (doc,)
+    ) as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])

@@ -93,6 +93,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             gen INTEGER NOT NULL
         )""",
     ),
+    # 7: each version's number within its document (1, 2, 3... as saved), backfilled in the
+    # order they were saved; the counter row keeps the last one given, so a number is never
+    # given twice even after the newest version is deleted.
+    (
+        "ALTER TABLE versions ADD COLUMN number INTEGER NOT NULL DEFAULT 0",
+        """UPDATE versions SET number = (
+             SELECT COUNT(*) FROM versions AS earlier
+             WHERE earlier.doc = versions.doc
+               AND (earlier.created_at < versions.created_at
+                    OR (earlier.created_at = versions.created_at
+                        AND earlier.id <= versions.id)))""",
+        """CREATE TABLE version_counters (
+            doc TEXT PRIMARY KEY,
+            last_number INTEGER NOT NULL
+        )""",
+        """INSERT INTO version_counters (doc, last_number)
+           SELECT doc, MAX(number) FROM versions GROUP BY doc""",
+        "CREATE UNIQUE INDEX versions_doc_number ON versions (doc, number)",
+    ),
+    # 8: files (images) stored beside their document, each content once per document.
+    (
+        """CREATE TABLE files (
+            id TEXT PRIMARY KEY,
+            doc TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            data BLOB NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX files_doc_sha256 ON files (doc, sha256)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _AUTO_VACUUM_INCREMENTAL = 2
