@@ -18,7 +18,7 @@ const dist = join(root, 'dist')
 const watch = process.argv.includes('--watch')
 
 const PAGES = ['index.html', 'editor.html']
-const ASSETS = ['home.js', 'editor.js', 'style.css', 'favicon.svg']
+const ASSETS = ['home.js', 'editor.js', 'preview-worker.js', 'theme.js', 'style.css', 'favicon.svg']
 
 const copyStatic = async () => {
   await copyFile(join(src, 'favicon.svg'), join(dist, 'favicon.svg'))
@@ -42,6 +42,8 @@ const options = {
   entryPoints: {
     home: join(src, 'home.js'),
     editor: join(src, 'editor.js'),
+    theme: join(src, 'theme.js'), // loaded in <head>, before the first paint
+    'preview-worker': join(src, 'preview-worker.js'), // the preview's renderer (preview.js)
     style: join(src, 'style.css')
   },
   outdir: dist,

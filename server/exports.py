@@ -6,16 +6,16 @@ import html
 import json
 from dataclasses import dataclass
 
-from markdown_it import MarkdownIt
 from pycrdt import Doc, Text
 
 from .contract import CONTENT_TEXT
+from .markdown_dialect import create_markdown
 
 FORMATS = ("txt", "md", "html", "json", "yjs")
 
-# Raw HTML typed into a document is shown as text, never passed through; markdown-it also
-# refuses javascript:, vbscript: and file: links.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False})
+# The editor preview's dialect (GitHub-flavoured; raw HTML shown as text; links only to http(s),
+# mailto and relative addresses).
+_MARKDOWN = create_markdown()
 
 # The exported page runs no script at all, wherever it is opened.
 EXPORT_CSP = "default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
@@ -33,6 +33,11 @@ body {{ max-width: 46rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.6;
 pre, code {{ background: #f6f8fa; border-radius: 4px; }}
 pre {{ padding: .8rem; overflow-x: auto; }}
 blockquote {{ border-left: 4px solid #d0d7de; margin: 0; padding-left: 1rem; color: #57606a; }}
+table {{ border-collapse: collapse; display: block; overflow-x: auto; }}
+th, td {{ border: 1px solid #d0d7de; padding: .3rem .7rem; }}
+.contains-task-list {{ list-style: none; padding-left: 1.2rem; }}
+.task-list-item-checkbox {{ margin: 0 .4em 0 -1.2rem; }}
+img {{ max-width: 100%; }}
 </style>
 </head>
 <body>

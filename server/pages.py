@@ -8,7 +8,10 @@ editor page's script opens ``/ws/{name}`` itself, and the home page's script rea
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -26,6 +29,72 @@ def _page(path: Path) -> web.StreamResponse:
     if not path.is_file():
         return web.Response(status=503, text=NOT_BUILT)
     return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
+_ERROR_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <meta name="color-scheme" content="light dark">
+  <title>{title} — Tandem</title>
+  <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+  <link rel="stylesheet" href="{style}">
+  <script src="{theme}"></script>
+</head>
+<body class="page-home page-error">
+  <header class="topbar">
+    <a class="brand" href="{home}" aria-label="Tandem: all documents">
+      <img class="brand-mark" src="/static/favicon.svg" alt="" width="24" height="24">
+      <span class="brand-name">Tandem</span>
+    </a>
+  </header>
+  <main class="home">
+    <section class="card error-card" data-testid="error-page" data-status="{status}"
+             aria-labelledby="error-heading">
+      <h1 id="error-heading">{title}</h1>
+      <p class="lede">{message}</p>
+      <p class="error-actions"><a class="button button-primary" data-testid="error-home"
+         href="{home}">See all documents</a></p>
+    </section>
+  </main>
+</body>
+</html>
+"""
+
+
+def _asset(dist: Path, file: str) -> str:
+    """``/static/<file>?v=<hash>`` as the built home page names it (the hash changes with each
+    build), or the bare path when the page is not built."""
+    try:
+        page = (dist / "index.html").read_text(encoding="utf-8")
+    except OSError:
+        return f"/static/{file}"
+    found = re.search(rf'"(/static/{re.escape(file)}\?v=[\w-]+)"', page)
+    return found.group(1) if found else f"/static/{file}"
+
+
+def _error_page(
+    request: web.Request, dist: Path, status: int, title: str, message: str
+) -> web.Response:
+    """A page in the site's own look (the pages' CSP comes from ``security_headers``) that says
+    what went wrong and links home, keeping the page's ``?token=``."""
+    token = request.query.get("token")
+    home = f"/?token={quote(token, safe='')}" if token else "/"
+    body = _ERROR_PAGE.format(
+        title=html.escape(title),
+        message=html.escape(message),
+        status=status,
+        home=html.escape(home),
+        style=html.escape(_asset(dist, "style.css")),
+        theme=html.escape(_asset(dist, "theme.js")),
+    )
+    return web.Response(
+        status=status,
+        text=body,
+        content_type="text/html",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 def _service_worker(path: Path) -> web.StreamResponse:
@@ -65,8 +134,14 @@ def add_page_routes(app: web.Application, dist: Path) -> None:
         try:
             check_document_name(name)
         except BadDocumentName as error:
-            return web.Response(status=400, text=f"Bad document name: {error}.\n")
+            shown = name if len(name) <= 80 else name[:79] + "…"
+            message = f"“{shown}” cannot be a document name: {error}."
+            return _error_page(request, dist, 400, "Not a document name", message)
         return _page(dist / "editor.html")
+
+    async def no_name(request: web.Request) -> web.StreamResponse:
+        message = "This address names no document. Open one from the list, or make a new one."
+        return _error_page(request, dist, 404, "No document here", message)
 
     async def editor_shell(request: web.Request) -> web.StreamResponse:
         return _page(dist / "editor.html")
@@ -79,6 +154,8 @@ def add_page_routes(app: web.Application, dist: Path) -> None:
 
     app.router.add_get("/", home)
     app.router.add_get("/d/{name:.+}", editor)
+    app.router.add_get("/d/", no_name)
+    app.router.add_get("/d", no_name)
     app.router.add_get("/offline/editor.html", editor_shell)
     app.router.add_get("/sw.js", service_worker)
     if dist.is_dir():

@@ -196,8 +196,9 @@ async def test_an_offline_tab_keeps_typing_survives_a_reload_and_merges_when_the
     await expect(save_status(writer)).to_have_text(SAVED)
 
     assert await asyncio.to_thread(srv.stop) == 0
+    # the network is up: the server is what cannot be reached
     for page in (writer, reader):
-        await expect(connection_status(page)).to_have_text("Offline")
+        await expect(connection_status(page)).to_have_text("Can't reach the server")
     offline = "Typed with no server, "
     await type_keys(writer, offline)
     await expect(save_status(writer)).to_have_text(KEPT_ON_DEVICE)
@@ -211,7 +212,7 @@ async def test_an_offline_tab_keeps_typing_survives_a_reload_and_merges_when_the
     await wait_ready(writer)
     await wait_text(writer, before + offline)
     await wait_editor_shows(writer, before + offline)
-    await expect(connection_status(writer)).to_have_text("Offline")
+    await expect(connection_status(writer)).to_have_text("Can't reach the server")
     await expect(save_status(writer)).to_have_text(KEPT_ON_DEVICE)
     assert int(await save_status(writer).get_attribute("data-pending") or 0) == pending
     after = "and after the reload."

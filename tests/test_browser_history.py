@@ -222,9 +222,11 @@ async def test_save_a_version_see_its_text_and_diff_restore_it_and_undo_the_rest
     await expect(label_input).to_be_hidden()
     version_id = int(await saved.get_attribute("data-version-id") or 0)
     assert version_id > 0
-    await expect(ada.get_by_test_id("history-notice")).to_contain_text(
-        f"Saved version {version_id}"
-    )
+    # people see the document's own count of versions (the server's `number`), not the id
+    number = int(await saved.get_attribute("data-version-number") or 0)
+    assert number > 0
+    await expect(saved.get_by_test_id("version-number")).to_have_text(f"Version {number}")
+    await expect(ada.get_by_test_id("history-notice")).to_contain_text(f"Saved version {number}")
     # relative time, with the absolute time on hover
     time = saved.locator("time")
     await expect(time).to_have_text("just now")
@@ -262,7 +264,7 @@ async def test_save_a_version_see_its_text_and_diff_restore_it_and_undo_the_rest
     for page in (ada, bob):
         await wait_text(page, first)
         await wait_editor_shows(page, first)
-    before = version_item(ada, f"before restoring version {version_id}")
+    before = version_item(ada, f"before restoring version {number}")
     await expect(before).to_have_count(1)
     await expect(diff).to_contain_text("No changes")
     assert await export_text(server.url, name) == first

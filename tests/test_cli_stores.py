@@ -88,7 +88,7 @@ def test_the_document_commands_work_on_a_postgres_database(
         assert exported.stdout == text
     out = tmp_path / "notes.html"
     html = tandem("export", "team/notes", "--format", "html", "-o", str(out), "--db", url)
-    assert html.returncode == 0 and "<h1>Notes</h1>" in out.read_text()
+    assert html.returncode == 0 and '<h1 id="notes">Notes</h1>' in out.read_text()
 
     assert "already has content" in refused(
         tandem("import", "team/notes", str(source), "--db", url)

@@ -336,7 +336,7 @@ async def test_the_cli_works_on_the_database_while_the_server_runs(
     out = tmp_path / "plan.html"
     exported = tandem("export", "team/plan", "--format", "html", "-o", str(out), "--db", db)
     assert exported.returncode == 0, exported.stderr
-    assert "<h1>Plan</h1>" in out.read_text()
+    assert '<h1 id="plan">Plan</h1>' in out.read_text()  # headings carry their anchor
     assert tandem("export", "team/plan", "--db", db).stdout == "# Plan\n\n- ship it\n"
 
     source = tmp_path / "notes.md"

@@ -88,7 +88,9 @@ export const EXPORT_FORMATS = Object.freeze([
 ])
 
 /**
- * @typedef {{ id: number, created_at: number, label: string | null, size_bytes: number, auto: boolean }} Version
+ * @typedef {{ id: number, number: number, created_at: number, label: string | null, size_bytes: number, auto: boolean }} Version
+ *   `number` counts the document's versions (1, 2, …; the server's per-document `number`, else
+ *   the id for a server without it): the one people see
  */
 
 /**
@@ -157,6 +159,7 @@ export const createApi = ({ name, token = null, fetch: fetchImpl = (...args) => 
         .filter((v) => v && Number.isInteger(v.id))
         .map((v) => ({
           id: v.id,
+          number: Number.isInteger(v.number) ? v.number : v.id,
           created_at: typeof v.created_at === 'number' ? v.created_at : 0,
           label: typeof v.label === 'string' && v.label !== '' ? v.label : null,
           size_bytes: typeof v.size_bytes === 'number' ? v.size_bytes : 0,
@@ -166,12 +169,12 @@ export const createApi = ({ name, token = null, fetch: fetchImpl = (...args) => 
     },
     /**
      * @param {string | null} label
-     * @return {Promise<number>} the new version's id
+     * @return {Promise<{ id: number, number: number }>} the new version's id and number
      */
     async saveVersion (label) {
       const response = await request('/versions', { method: 'POST', json: { label }, action: 'save a version' })
       const body = await response.json()
-      return body.id
+      return { id: body.id, number: body.number ?? body.id }
     },
     /**
      * @param {number} id

@@ -4,13 +4,15 @@
 //                  localhost works without a network, and it is the socket that matters).
 //   Offline        the socket is not open and
 //                    - the browser says it is offline (navigator.onLine === false), or
-//                    - OFFLINE_AFTER_FAILURES connection attempts in a row have failed (with
-//                      y-websocket's backoff of 200, 400, 800, 1600 ms that is about 3 s of
-//                      trying), or
 //                    - the server refused the connection for good (close code 4400-4499: bad
 //                      token, no access, bad name); y-websocket then stops retrying.
+//   Can't reach the server
+//                  the socket is not open, the browser says it is online, and
+//                  OFFLINE_AFTER_FAILURES connection attempts in a row have failed (with
+//                  y-websocket's backoff of 200, 400, 800, 1600 ms that is about 3 s of trying):
+//                  the network is up but the server is down or in the way (so not "Offline").
 //   Reconnecting…  the socket is not open, but it was open before or an attempt already failed,
-//                  and none of the Offline reasons holds: y-websocket is between attempts or in
+//                  and none of the reasons above holds: y-websocket is between attempts or in
 //                  one. A successful sync resets the failure count.
 //   Connecting…    the very first attempt of this page has not finished yet.
 //
@@ -21,10 +23,11 @@ export const CONNECTION_TEXT = Object.freeze({
   connected: 'Connected',
   connecting: 'Connecting…',
   reconnecting: 'Reconnecting…',
+  unreachable: "Can't reach the server",
   offline: 'Offline'
 })
 
-/** Failed attempts in a row after which "Reconnecting…" becomes "Offline". */
+/** Failed attempts in a row after which "Reconnecting…" becomes "Can't reach the server". */
 export const OFFLINE_AFTER_FAILURES = 5
 
 /**
@@ -38,11 +41,12 @@ export const OFFLINE_AFTER_FAILURES = 5
 
 /**
  * @param {ConnectionFacts} facts
- * @return {'connected' | 'connecting' | 'reconnecting' | 'offline'}
+ * @return {'connected' | 'connecting' | 'reconnecting' | 'unreachable' | 'offline'}
  */
 export const connectionState = ({ socketOpen, browserOnline, failures, refused, everOpened }) => {
   if (socketOpen) return 'connected'
-  if (!browserOnline || refused || failures >= OFFLINE_AFTER_FAILURES) return 'offline'
+  if (!browserOnline || refused) return 'offline'
+  if (failures >= OFFLINE_AFTER_FAILURES) return 'unreachable'
   if (!everOpened && failures === 0) return 'connecting'
   return 'reconnecting'
 }

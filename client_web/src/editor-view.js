@@ -1,6 +1,7 @@
 // The CodeMirror view of the document: Markdown editing bound to the Y.Text (ysync.js), undo and
-// redo through a Y.UndoManager of this editor's own edits only, and a read-only switch that
-// blocks every way of changing the text (typing, the undo keys, the browser's own undo).
+// redo through a Y.UndoManager of this editor's own edits only, formatting keys (formatting.js),
+// brackets and backticks closed as they are typed, and a read-only switch that blocks every way
+// of changing the text (typing, the undo keys, the browser's own undo).
 import * as Y from 'yjs'
 import { yUndoManagerKeymap } from 'y-codemirror.next'
 import { Compartment, EditorState, Prec } from '@codemirror/state'
@@ -12,15 +13,19 @@ import { defaultKeymap, indentWithTab } from '@codemirror/commands'
 import { indentOnInput, LanguageSupport } from '@codemirror/language'
 import { searchKeymap, highlightSelectionMatches } from '@codemirror/search'
 import { markdownLanguage, markdownKeymap, pasteURLAsLink } from '@codemirror/lang-markdown'
+import { closeBrackets, closeBracketsKeymap } from '@codemirror/autocomplete'
 
 import { editorTheme } from './editor-theme.js'
 import { safeCollab } from './ysync.js'
+import { formattingKeymap } from './formatting.js'
 
 // Markdown (GitHub flavour) without lang-markdown's `markdown()` helper: that one pulls in the
 // HTML, CSS and JavaScript parsers for embedded HTML, tripling the bundle for little gain.
 const markdown = () => new LanguageSupport(markdownLanguage, [
   Prec.high(keymap.of(markdownKeymap)), // Enter continues lists and quotes
-  pasteURLAsLink
+  pasteURLAsLink,
+  // closed as typed: no ' (an apostrophe in prose), and ` for inline code
+  markdownLanguage.data.of({ closeBrackets: { brackets: ['(', '[', '{', '"', '`'] } })
 ])
 
 /**
@@ -81,15 +86,19 @@ export const setupEditorView = ({ parent, name, ytext, awareness, readOnly }) =>
         highlightActiveLineGutter(),
         highlightSpecialChars(),
         drawSelection(),
+        // several selections (Ctrl/Cmd-D, Ctrl/Cmd-click): formatting applies to each
+        EditorState.allowMultipleSelections.of(true),
         dropCursor(),
         indentOnInput(),
         highlightActiveLine(),
         highlightSelectionMatches(),
+        closeBrackets(),
         EditorView.lineWrapping,
         markdown(),
         editorTheme,
         // the yjs undo keys come first: CodeMirror's own history is not loaded at all
-        keymap.of([...undoKeys, ...defaultKeymap, ...searchKeymap, indentWithTab]),
+        // the formatting keys before the default ones, whose Mod-i would take italic
+        keymap.of([...undoKeys, ...closeBracketsKeymap, ...formattingKeymap, ...defaultKeymap, ...searchKeymap, indentWithTab]),
         editable.of(editability(readOnly)),
         collab.extensions,
         Prec.highest(EditorView.domEventHandlers({
@@ -111,7 +120,9 @@ export const setupEditorView = ({ parent, name, ytext, awareness, readOnly }) =>
             return false
           }
         })),
-        EditorView.contentAttributes.of({ 'aria-label': `Text of ${name}` })
+        // tabindex: the text stays reachable by keyboard (and scrollable) when it is read-only
+        // and not contenteditable; axe counts no contenteditable as focusable
+        EditorView.contentAttributes.of({ 'aria-label': `Text of ${name}`, tabindex: '0' })
       ]
     })
   })

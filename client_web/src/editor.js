@@ -15,7 +15,7 @@
 //
 // This file only puts the parts together; each setup takes what it uses and returns what the
 // others need. For tests: window.tandem = { ydoc, provider, ytext, undoManager, persistence,
-// view, tracker, status(), access(), history, embeds() }.
+// view, tracker, status(), access(), history, preview, embeds() }.
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
@@ -32,11 +32,15 @@ import { setupCopyLink, shareUrl } from './copy-link.js'
 import { setupNotices } from './notices.js'
 import { createApi } from './api.js'
 import { setupExportMenu } from './export-menu.js'
+import { localExport } from './local-export.js'
+import { setupFormatToolbar } from './format-toolbar.js'
 import { setupHistoryPanel } from './history-panel.js'
 import { setupReadOnly } from './read-only.js'
 import { deleteDatabase, setupDeletedDocument } from './deleted-document.js'
 import { registerServiceWorker } from './offline.js'
 import { embedPositions } from './ysync.js'
+import { setupImages } from './images.js'
+import { setupPreview } from './preview.js'
 
 /** @param {string} id @return {HTMLElement} */
 const $ = (id) => {
@@ -84,12 +88,22 @@ const start = () => {
   })
   const editor = setupEditorView({ parent: $('editor'), name, ytext, awareness, readOnly: initialAccess.readOnly })
   const { view, undoManager } = editor
+  setupFormatToolbar({ bar: $('format-toolbar'), view })
   setupNameInput({ input: /** @type {HTMLInputElement} */ ($('name-input')), presence, done: () => view.focus() })
   setupCopyLink({ button: button('copy-link'), url: shareUrl(window.location.origin, name) })
   const notify = setupNotices($('notice'))
+  const preview = setupPreview({ ytext, view })
 
   const api = createApi({ name, token })
-  setupExportMenu({ wrap: $('export-wrap'), button: button('export-menu'), menu: $('export-list'), api, notify })
+  setupExportMenu({
+    wrap: $('export-wrap'), button: button('export-menu'), menu: $('export-list'), api, notify,
+    // with no connection, what this device holds is the text: export it from here
+    unreachable: () => !provider.wsconnected,
+    local: (format) => localExport({
+      format, name, text: ytext.toString(), update: () => Y.encodeStateAsUpdate(ydoc),
+      render: /** @type {any} */ (window).tandem?.renderMarkdown
+    })
+  })
   const waitForSaved = () => whenSaved({ tracker, connected: () => provider.wsconnected })
   const historyPanel = setupHistoryPanel({ api, ytext, waitForSaved, access: initialAccess })
   const readOnly = setupReadOnly({
@@ -110,6 +124,11 @@ const start = () => {
     buttons: [button('export-menu'), button('history-button')],
     readOnly,
     onChange: redraw.schedule
+  })
+  setupImages({
+    view, ytext, name, token, notify,
+    online: () => provider.wsconnected && navigator.onLine !== false,
+    canEdit: () => !readOnly.access().readOnly && !deletion.isDeleted()
   })
 
   // nothing comes from the provider before it connects (below), so listening starts here
@@ -138,6 +157,9 @@ const start = () => {
     view,
     tracker,
     history: historyPanel,
+    preview,
+    /** The preview's HTML of the text, for the offline web-page export (null when not shown). */
+    renderMarkdown: preview.renderMarkdown,
     /** Where the editor draws embeds (positions of their placeholders). */
     embeds: () => embedPositions(view.state),
     /** What this page may do: { role, denied, readOnly, canEdit, canSaveVersion, canRestore }. */

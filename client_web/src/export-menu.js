@@ -4,7 +4,8 @@
 // ↑ on the last; ↑/↓/Home/End move, Esc closes it and returns to the button, Tab leaves it, and a
 // click elsewhere closes it. The file is fetched with the page's token (api.js) and saved from a
 // blob URL under the server's file name, so a refused export shows a message instead of
-// downloading an error page.
+// downloading an error page. When the server cannot be reached, the formats this device can
+// make from its own copy (local-export.js) are made here instead.
 import { EXPORT_FORMATS } from './api.js'
 
 /**
@@ -14,8 +15,11 @@ import { EXPORT_FORMATS } from './api.js'
  * @param {HTMLElement} opts.menu
  * @param {ReturnType<typeof import('./api.js').createApi>} opts.api
  * @param {(text: string, kind?: 'info' | 'error') => void} opts.notify
+ * @param {(format: string) => { blob: Blob, filename: string } | null} [opts.local] the export
+ *   made from this device's copy, null for a format that needs the server
+ * @param {() => boolean} [opts.unreachable] the server is known to be out of reach right now
  */
-export const setupExportMenu = ({ wrap, button, menu, api, notify }) => {
+export const setupExportMenu = ({ wrap, button, menu, api, notify, local = () => null, unreachable = () => false }) => {
   const items = EXPORT_FORMATS.map(({ format, label, hint }) => {
     const item = document.createElement('button')
     item.type = 'button'
@@ -62,13 +66,33 @@ export const setupExportMenu = ({ wrap, button, menu, api, notify }) => {
     if (returnFocus) button.focus()
   }
 
+  /**
+   * The server's export, or this device's own when the server cannot be reached (no answer, or
+   * a proxy's 5xx in front of a server that is down).
+   *
+   * @param {string} format
+   * @return {Promise<{ blob: Blob, filename: string, fromDevice: boolean }>}
+   */
+  const fetchExport = async (format) => {
+    const own = unreachable() ? local(format) : null
+    if (own) return { ...own, fromDevice: true }
+    try {
+      return { ...(await api.exportFile(format)), fromDevice: false }
+    } catch (error) {
+      const status = /** @type {{ status?: number }} */ (error).status
+      const made = status === 0 || (typeof status === 'number' && status >= 500) ? local(format) : null
+      if (made) return { ...made, fromDevice: true }
+      throw error
+    }
+  }
+
   let busy = 0
   /** @param {string} format @param {string} label */
   const download = async (format, label) => {
     busy++
     button.setAttribute('aria-busy', 'true')
     try {
-      const { blob, filename } = await api.exportFile(format)
+      const { blob, filename, fromDevice } = await fetchExport(format)
       const url = URL.createObjectURL(blob)
       const link = document.createElement('a')
       link.href = url
@@ -79,7 +103,9 @@ export const setupExportMenu = ({ wrap, button, menu, api, notify }) => {
       link.remove()
       // the download has started from the blob by now; keep it a while for slow browsers
       window.setTimeout(() => URL.revokeObjectURL(url), 60_000)
-      notify(`Exported ${label}: ${filename}`)
+      notify(fromDevice
+        ? `Exported ${label} from the copy on this device (the server can't be reached): ${filename}`
+        : `Exported ${label}: ${filename}`)
     } catch (error) {
       notify(error instanceof Error ? error.message : String(error), 'error')
     } finally {

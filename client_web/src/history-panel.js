@@ -22,6 +22,13 @@ const LIST_REFRESH_MS = 30_000
  */
 export const versionTitle = (version) => version.label ?? (version.auto ? 'Automatic' : 'Saved version')
 
+/**
+ * "Version 3": the document's own count of its versions (the server's `number`), not the id.
+ *
+ * @param {{ id: number, number?: number | null }} version
+ */
+export const versionLabel = (version) => `Version ${version.number ?? version.id}`
+
 /** @param {string} id @return {HTMLElement} */
 const $ = (id) => {
   const element = document.getElementById(id)
@@ -102,6 +109,7 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
     button.className = 'version-item'
     button.dataset.testid = 'version-item'
     button.dataset.versionId = String(version.id)
+    button.dataset.versionNumber = String(version.number)
     button.dataset.kind = version.label !== null ? 'named' : version.auto ? 'auto' : 'saved'
     if (version.id === selectedId) button.setAttribute('aria-current', 'true')
 
@@ -122,11 +130,11 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
     size.textContent = formatSize(version.size_bytes)
     const number = document.createElement('span')
     number.className = 'version-number'
-    number.textContent = `#${version.id}`
-    meta.append(time, ' · ', size, ' · ', number)
+    number.dataset.testid = 'version-number'
+    number.textContent = versionLabel(version)
+    meta.append(number, ' · ', time, ' · ', size)
 
-    // what a screen reader says for the whole button
-    button.setAttribute('aria-label', `${versionTitle(version)}, version ${version.id}, ${relativeTime(version.created_at)} (${absoluteTime(version.created_at)}), ${formatSize(version.size_bytes)}`)
+    // the name is the visible text (no aria-label that says something else: WCAG 2.5.3)
     button.append(title, meta)
     button.addEventListener('click', () => select(version.id))
     li.append(button)
@@ -203,9 +211,9 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
   const renderDetailHeading = () => {
     const version = selected()
     if (!version) return
-    detailHeading.textContent = `Version ${version.id}: ${versionTitle(version)}`
+    detailHeading.textContent = `${versionLabel(version)}: ${versionTitle(version)}`
     detailMeta.textContent = `Saved ${absoluteTime(version.created_at)} · ${formatSize(version.size_bytes)}`
-    confirmQuestion.textContent = `Replace the current text with version ${version.id}? Everyone editing sees the change at once. The current text is saved as a version first, so you can undo this by restoring that one.`
+    confirmQuestion.textContent = `Replace the current text with ${versionLabel(version).toLowerCase()}? Everyone editing sees the change at once. The current text is saved as a version first, so you can undo this by restoring that one.`
   }
 
   /** @param {number} id */
@@ -350,9 +358,9 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
     showNotice('Saving a version…')
     try {
       const complete = await waitForSaved()
-      const id = await api.saveVersion(label || null)
+      const saved = await api.saveVersion(label || null)
       hideSaveForm()
-      showNotice(`Saved version ${id}${label ? ` “${label}”` : ''}.` +
+      showNotice(`Saved ${versionLabel(saved).toLowerCase()}${label ? ` “${label}”` : ''}.` +
         (complete ? '' : ' Your latest changes had not reached the server yet and may be missing from it.'))
       await refreshList()
     } catch (error) {
@@ -398,13 +406,15 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
     cancelButton.disabled = true
     confirmBox.setAttribute('aria-busy', 'true')
     clearError()
-    showNotice(`Restoring version ${id}…`)
+    const restoring = versionLabel(selected() ?? { id }).toLowerCase()
+    showNotice(`Restoring ${restoring}…`)
     try {
       await waitForSaved()
       const result = await api.restore(id)
       hideConfirmation()
-      showNotice(`Restored version ${id}. The text from before is saved as version ${result.saved_before}: restore that one to undo.`)
       await refreshList()
+      const before = versions.find((v) => v.id === result.saved_before) ?? { id: result.saved_before }
+      showNotice(`Restored ${restoring}. The text from before is saved as ${versionLabel(before).toLowerCase()}: restore that one to undo.`)
       loadDiff(false)
     } catch (error) {
       showNotice('')

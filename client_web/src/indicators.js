@@ -3,6 +3,7 @@
 // server). indicatorsOf() decides what they show (pure); setupIndicators() draws it.
 import { CLOSE_CODE } from './protocol.js'
 import { CONNECTION_TEXT, connectionState } from './connection-status.js'
+import { SAVE_TEXT } from './save-tracker.js'
 
 /** Why a server refused the connection for good (close codes 4400-4499). */
 export const REFUSAL_TEXT = Object.freeze({
@@ -14,6 +15,7 @@ export const REFUSAL_TEXT = Object.freeze({
 })
 
 export const OFFLINE_TEXT = 'You are offline. Keep writing: your changes stay on this device and are sent when the connection is back.'
+export const UNREACHABLE_TEXT = "Can't reach the server, though this device is online. Keep writing: your changes stay on this device and are sent when the server answers again."
 
 /**
  * @param {import('./connection.js').Refusal} refusal
@@ -37,23 +39,28 @@ export const refusalText = ({ code, reason }) => REFUSAL_TEXT[code] ??
  * connection is (its messages are never acked).
  *
  * @param {PageFacts} facts
- * @return {{ connection: 'connected' | 'connecting' | 'reconnecting' | 'offline',
+ * @return {{ connection: 'connected' | 'connecting' | 'reconnecting' | 'unreachable' | 'offline',
  *            save: { state: 'saving' | 'saved' | 'local' | 'readonly' | 'deleted', text: string | null },
  *            detail: { text: string, kind: 'error' | 'offline' } | null }}
  */
-export const indicatorsOf = ({ connection, refusal, deleted, readOnly, save }) => ({
-  connection: connectionState(connection),
-  save: deleted
-    ? { state: 'deleted', text: null }
-    : readOnly ? { state: 'readonly', text: null } : save,
-  detail: deleted
-    ? null // the document-deleted panel says it, with what to do
-    : refusal !== null
-      ? { text: refusalText(refusal), kind: 'error' }
-      : !connection.browserOnline && !connection.socketOpen
-          ? { text: OFFLINE_TEXT, kind: 'offline' }
-          : null
-})
+export const indicatorsOf = ({ connection, refusal, deleted, readOnly, save }) => {
+  const state = connectionState(connection)
+  return {
+    connection: state,
+    save: deleted
+      ? { state: 'deleted', text: null }
+      : readOnly ? { state: 'readonly', text: null } : save,
+    detail: deleted
+      ? null // the document-deleted panel says it, with what to do
+      : refusal !== null
+        ? { text: refusalText(refusal), kind: 'error' }
+        : !connection.browserOnline && !connection.socketOpen
+            ? { text: OFFLINE_TEXT, kind: 'offline' }
+            : state === 'unreachable'
+              ? { text: UNREACHABLE_TEXT, kind: 'offline' }
+              : null
+  }
+}
 
 /**
  * Redraws once, in a microtask, however many changes were reported before it runs: y-websocket
@@ -125,6 +132,8 @@ export const setupIndicators = ({ elements, redraw, connection, tracker, readOnl
     }
     save.dataset.state = shown.save.state
     save.dataset.pending = String(tracker.pending)
+    if (shown.save.state === 'local') save.title = SAVE_TEXT.pendingTitle(tracker.pending)
+    else save.removeAttribute('title')
     const detail = elements.detail
     if (shown.detail === null) {
       detail.hidden = true

@@ -7,9 +7,11 @@
 //
 //   sent   - update-bearing messages sent on the current socket (reset when a socket is created)
 //   acked  - the last count the server acked on the current socket
-//   pending - local Y.Doc transactions made since the last *full* ack; y-indexeddb keeps them on
-//             this device meanwhile. Remembered in localStorage so a reload while offline still
-//             tells the truth.
+//   pending - local edits made since the last *full* ack, counted as a person sees them: a burst
+//             of typing with no pause of EDIT_PAUSE_MS is one edit, not one per key. y-indexeddb
+//             keeps them on this device meanwhile. Remembered in localStorage so a reload while
+//             offline still tells the truth. The status says "Unsaved changes" (the count is in
+//             data-pending and the tooltip): a number of keystrokes meant nothing to anyone.
 //
 // A full ack is acked === sent on a socket that has already answered the server's sync step 1
 // with its step 2: that step 2 carries everything the server lacked (offline edits included),
@@ -23,9 +25,13 @@ import { MESSAGE, SYNC_STEP } from './protocol.js'
 export const SAVE_TEXT = Object.freeze({
   saving: 'Saving…',
   saved: 'All changes saved',
-  /** @param {number} n */
-  local: (n) => `${n} ${n === 1 ? 'change' : 'changes'} kept on this device`
+  local: 'Unsaved changes, kept on this device',
+  /** @param {number} n edits (bursts of typing) not yet on the server */
+  pendingTitle: (n) => `${n} ${n === 1 ? 'edit' : 'edits'} not on the server yet; they are sent when the connection is back`
 })
+
+/** A pause in typing this long (ms) ends one edit: what follows is the next one. */
+export const EDIT_PAUSE_MS = 1000
 
 /**
  * Kind of an outgoing y-protocols message: 'step1' | 'step2' | 'update' | 'other'.
@@ -65,8 +71,9 @@ export class SaveTracker {
    * @param {number} [opts.pending] local transactions not yet known to be saved (e.g. restored)
    * @param {(pending: number) => void} [opts.onPendingChange] to remember `pending` across reloads
    * @param {() => void} [opts.onChange] called after any change of the counters
+   * @param {() => number} [opts.now] the clock (ms), for the pauses between edits
    */
-  constructor ({ pending = 0, onPendingChange = () => {}, onChange = () => {} } = {}) {
+  constructor ({ pending = 0, onPendingChange = () => {}, onChange = () => {}, now = () => Date.now() } = {}) {
     /** @type {WebSocket | null} */
     this.socket = null
     this.sent = 0
@@ -76,6 +83,8 @@ export class SaveTracker {
     this.pending = pending
     this._onPendingChange = onPendingChange
     this._onChange = onChange
+    this._now = now
+    this._lastLocal = -Infinity
   }
 
   /** A new socket was created: acks are per connection, so the counts start again. */
@@ -112,9 +121,14 @@ export class SaveTracker {
     this._onChange()
   }
 
-  /** A local transaction changed the Y.Doc (typing, undo, paste: anything not from a peer). */
+  /**
+   * A local transaction changed the Y.Doc (typing, undo, paste: anything not from a peer). It
+   * starts a new edit after a pause, or when nothing was pending.
+   */
   localTransaction () {
-    this._setPending(this.pending + 1)
+    const at = this._now()
+    if (this.pending === 0 || at - this._lastLocal >= EDIT_PAUSE_MS) this._setPending(this.pending + 1)
+    this._lastLocal = at
     this._onChange()
   }
 
@@ -135,7 +149,7 @@ export class SaveTracker {
         : { state: 'saved', text: SAVE_TEXT.saved }
     }
     return this.pending > 0
-      ? { state: 'local', text: SAVE_TEXT.local(this.pending) }
+      ? { state: 'local', text: SAVE_TEXT.local }
       : { state: 'saved', text: SAVE_TEXT.saved }
   }
 }

@@ -109,8 +109,8 @@ test('the API client sends the token as a Bearer header and turns errors into Ap
   /** @param {number} status @param {string} body @param {Record<string, string>} [headers] */
   const reply = (status, body, headers = {}) => new Response(body, { status, headers })
   const answers = [
-    reply(200, JSON.stringify([{ id: 1, created_at: 10, label: null, size_bytes: 5, auto: true }, { id: 2, created_at: 20, label: 'Draft', size_bytes: 9, auto: false }])),
-    reply(201, JSON.stringify({ id: 3 })),
+    reply(200, JSON.stringify([{ id: 1, created_at: 10, label: null, size_bytes: 5, auto: true }, { id: 7, number: 2, created_at: 20, label: 'Draft', size_bytes: 9, auto: false }])),
+    reply(201, JSON.stringify({ id: 8, number: 3 })),
     reply(403, JSON.stringify({ error: 'this needs the admin role; the token has write' })),
     reply(200, 'hello', { 'Content-Disposition': 'attachment; filename="team-notes.md"' })
   ]
@@ -123,8 +123,10 @@ test('the API client sends the token as a Bearer header and turns errors into Ap
     }
   })
   const versions = await api.versions()
-  assert.deepEqual(versions.map((v) => v.id), [2, 1]) // newest first
-  assert.equal(await api.saveVersion('Before review'), 3)
+  assert.deepEqual(versions.map((v) => v.id), [7, 1]) // newest first
+  // the number people see: the server's per-document number, else the id
+  assert.deepEqual(versions.map((v) => v.number), [2, 1])
+  assert.deepEqual(await api.saveVersion('Before review'), { id: 8, number: 3 })
   await assert.rejects(api.restore(2), (error) => {
     assert.ok(error instanceof ApiError)
     assert.equal(error.status, 403)

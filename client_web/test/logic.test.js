@@ -8,7 +8,7 @@ import {
   MESSAGE, SYNC_STEP, CLOSE_CODE, ACK_QUERY_PARAM, CONTENT_TEXT, AUTH_MESSAGE,
   documentNameProblem, documentPath, documentNameFromPath
 } from '../src/protocol.js'
-import { SaveTracker, SAVE_TEXT, outgoingKind } from '../src/save-tracker.js'
+import { EDIT_PAUSE_MS, SaveTracker, SAVE_TEXT, outgoingKind } from '../src/save-tracker.js'
 import { connectionState, CONNECTION_TEXT, OFFLINE_AFTER_FAILURES } from '../src/connection-status.js'
 
 const contract = JSON.parse(await readFile(new URL('../../shared/protocol.json', import.meta.url), 'utf8'))
@@ -74,17 +74,20 @@ test('save status: saving until the server acks everything sent on this socket',
   assert.equal(tracker.status(true).text, 'All changes saved')
 })
 
-test('save status: local changes are counted while disconnected and cleared by the next full ack', () => {
+test('save status: local edits are counted while disconnected and cleared by the next full ack', () => {
   const remembered = []
-  const tracker = new SaveTracker({ onPendingChange: (n) => remembered.push(n) })
+  let clock = 0
+  const tracker = new SaveTracker({ onPendingChange: (n) => remembered.push(n), now: () => clock })
   const first = {}
   tracker.socketCreated(first)
   tracker.localTransaction()
   tracker.outgoing(first, frame(MESSAGE.sync, SYNC_STEP.update, 0))
-  // the socket drops before the ack
+  // the socket drops before the ack; two more edits, each after a pause
+  clock += EDIT_PAUSE_MS
   tracker.localTransaction()
+  clock += EDIT_PAUSE_MS
   tracker.localTransaction()
-  assert.equal(tracker.status(false).text, '3 changes kept on this device')
+  assert.equal(tracker.status(false).text, 'Unsaved changes, kept on this device')
   assert.equal(tracker.status(false).state, 'local')
   // a late ack of the old socket is ignored by y-websocket; a new socket starts from zero
   const second = {}
@@ -97,7 +100,21 @@ test('save status: local changes are counted while disconnected and cleared by t
   assert.equal(tracker.pending, 0)
   assert.equal(tracker.status(false).text, 'All changes saved')
   assert.deepEqual(remembered, [1, 2, 3, 0])
-  assert.equal(SAVE_TEXT.local(1), '1 change kept on this device')
+  assert.equal(SAVE_TEXT.pendingTitle(1), '1 edit not on the server yet; they are sent when the connection is back')
+})
+
+test('save status: a burst of typing is one edit, a pause starts the next', () => {
+  let clock = 0
+  const tracker = new SaveTracker({ now: () => clock })
+  for (let key = 0; key < 20; key++) {
+    tracker.localTransaction()
+    clock += 120 // typing speed
+  }
+  assert.equal(tracker.pending, 1)
+  clock += EDIT_PAUSE_MS
+  tracker.localTransaction()
+  tracker.localTransaction()
+  assert.equal(tracker.pending, 2)
 })
 
 test('sends on a socket that is no longer current are not counted', () => {
@@ -117,8 +134,10 @@ test('connection status rule', () => {
   assert.equal(connectionState({ ...facts, everOpened: true }), 'reconnecting')
   assert.equal(connectionState({ ...facts, failures: 1 }), 'reconnecting')
   assert.equal(connectionState({ ...facts, failures: OFFLINE_AFTER_FAILURES - 1 }), 'reconnecting')
-  assert.equal(connectionState({ ...facts, failures: OFFLINE_AFTER_FAILURES }), 'offline')
+  // the network is up but the server does not answer: not "Offline"
+  assert.equal(connectionState({ ...facts, failures: OFFLINE_AFTER_FAILURES }), 'unreachable')
+  assert.equal(connectionState({ ...facts, failures: OFFLINE_AFTER_FAILURES, browserOnline: false }), 'offline')
   assert.equal(connectionState({ ...facts, browserOnline: false }), 'offline')
   assert.equal(connectionState({ ...facts, refused: true, everOpened: true }), 'offline')
-  assert.deepEqual(Object.values(CONNECTION_TEXT), ['Connected', 'Connecting…', 'Reconnecting…', 'Offline'])
+  assert.deepEqual(Object.values(CONNECTION_TEXT), ['Connected', 'Connecting…', 'Reconnecting…', "Can't reach the server", 'Offline'])
 })

@@ -7,7 +7,7 @@ import { EditorState } from '@codemirror/state'
 
 import { ACK_QUERY_PARAM, CLOSE_CODE, MESSAGE, SYNC_STEP } from '../src/protocol.js'
 import { connectWhenLoaded, socketParams, socketUrl, unusualClose } from '../src/connection.js'
-import { OFFLINE_TEXT, REFUSAL_TEXT, createRedraw, indicatorsOf, refusalText } from '../src/indicators.js'
+import { OFFLINE_TEXT, REFUSAL_TEXT, UNREACHABLE_TEXT, createRedraw, indicatorsOf, refusalText } from '../src/indicators.js'
 import { userState } from '../src/presence.js'
 import { deletedAccess, readOnlyReason, setupReadOnly } from '../src/read-only.js'
 import { accessFor } from '../src/access.js'
@@ -57,9 +57,13 @@ test('the indicators: connection state, save status, banner', () => {
 
   // offline: the banner says the changes stay here
   const offline = { ...online, socketOpen: false, browserOnline: false }
-  const local = { state: 'local', text: SAVE_TEXT.local(2) }
+  const local = { state: 'local', text: SAVE_TEXT.local }
   assert.deepEqual(indicatorsOf({ connection: offline, refusal: null, deleted: false, readOnly: false, save: local }),
     { connection: 'offline', save: local, detail: { text: OFFLINE_TEXT, kind: 'offline' } })
+  // online, but the server does not answer: says so, and that the changes stay here
+  const unreachable = { ...online, socketOpen: false, failures: 5 }
+  assert.deepEqual(indicatorsOf({ connection: unreachable, refusal: null, deleted: false, readOnly: false, save: local }),
+    { connection: 'unreachable', save: local, detail: { text: UNREACHABLE_TEXT, kind: 'offline' } })
   // a socket that works without a network (localhost): no banner
   assert.equal(indicatorsOf({ connection: { ...online, browserOnline: false }, refusal: null, deleted: false, readOnly: false, save: saved }).detail, null)
 
