@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pycrdt import Doc, Text
 
 from .contract import CONTENT_TEXT
-from .markdown_dialect import create_markdown
+from .markdown_dialect import HIGHLIGHT_CSS, create_markdown
 
 FORMATS = ("txt", "md", "html", "json", "yjs")
 
@@ -38,6 +38,7 @@ th, td {{ border: 1px solid #d0d7de; padding: .3rem .7rem; }}
 .contains-task-list {{ list-style: none; padding-left: 1.2rem; }}
 .task-list-item-checkbox {{ margin: 0 .4em 0 -1.2rem; }}
 img {{ max-width: 100%; }}
+{highlight_css}
 </style>
 </head>
 <body>
@@ -94,7 +95,12 @@ def text_of(state: bytes) -> str:
 
 
 def render_html(name: str, text: str) -> str:
-    return _PAGE.format(csp=EXPORT_CSP, title=html.escape(name), body=_MARKDOWN.render(text))
+    return _PAGE.format(
+        csp=EXPORT_CSP,
+        title=html.escape(name),
+        body=_MARKDOWN.render(text),
+        highlight_css=HIGHLIGHT_CSS,
+    )
 
 
 def safe_filename(name: str, extension: str) -> str:

@@ -1,9 +1,10 @@
 """Tandem's Markdown dialect for the HTML export: the twin of client_web/src/markdown.js.
 
 GitHub-flavoured (tables, strikethrough, task lists, linkify, fenced code with a
-``language-x`` class, heading ids), raw HTML shown as text, links and images only to http(s),
-mailto (links) and relative addresses. tests/test_markdown_dialect.py checks that both
-renderers give the same HTML structure: change one, change the other.
+``language-x`` class, highlighted by Pygments for the languages highlight.js has in the
+browser, heading ids), raw HTML shown as text, links and images only to http(s), mailto
+(links) and relative addresses. tests/test_markdown_dialect.py checks that both renderers give
+the same HTML structure: change one, change the other.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+import pygments
 from markdown_it import MarkdownIt
 from markdown_it.renderer import RendererHTML
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.tasklists import tasklists_plugin
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
 
 # the same as markdown.js OPTIONS
 OPTIONS: dict[str, Any] = {
@@ -93,8 +97,42 @@ def _link_open(
     return self.renderToken(tokens, idx, options, env)
 
 
+# The languages the browser's highlight.js registers (with its aliases), as Pygments names them:
+# a fence in any other language stays plain on both sides.
+_LEXERS = {
+    **dict.fromkeys(("bash", "sh", "zsh"), "bash"),
+    **dict.fromkeys(("c", "h"), "c"),
+    **dict.fromkeys(("cpp", "cc", "c++", "h++", "hpp", "hh", "hxx", "cxx"), "cpp"),
+    "css": "css",
+    **dict.fromkeys(("diff", "patch"), "diff"),
+    **dict.fromkeys(("go", "golang"), "go"),
+    **dict.fromkeys(("java", "jsp"), "java"),
+    **dict.fromkeys(("javascript", "js", "jsx", "mjs", "cjs"), "javascript"),
+    **dict.fromkeys(("json", "jsonc"), "json"),
+    **dict.fromkeys(("markdown", "md", "mkdown", "mkd"), "markdown"),
+    **dict.fromkeys(("python", "py", "gyp", "ipython"), "python"),
+    **dict.fromkeys(("rust", "rs"), "rust"),
+    "sql": "sql",
+    **dict.fromkeys(("typescript", "ts", "tsx", "mts", "cts"), "typescript"),
+    **dict.fromkeys(("xml", "html", "xhtml", "rss", "atom", "xsd", "xsl", "plist", "svg"), "xml"),
+    **dict.fromkeys(("yaml", "yml"), "yaml"),
+}
+# Spans only (class names from Pygments' short names); EXPORT_STYLE colours them.
+_FORMATTER = HtmlFormatter(nowrap=True)
+HIGHLIGHT_CSS = _FORMATTER.get_style_defs("pre code")
+
+
+def highlight(code: str, lang: str, _attrs: str) -> str:
+    """The fence's code as highlighted HTML (escaped by Pygments), or "" for markdown-it to
+    escape it plainly: the twin of markdown.js's highlight."""
+    name = _LEXERS.get(lang.lower())
+    if name is None:
+        return ""
+    return pygments.highlight(code, get_lexer_by_name(name), _FORMATTER)
+
+
 def create_markdown() -> MarkdownIt:
-    md = MarkdownIt("js-default", dict(OPTIONS))
+    md = MarkdownIt("js-default", {**OPTIONS, "highlight": highlight})
     md.validateLink = is_safe_link  # type: ignore[method-assign]
     md.use(tasklists_plugin)  # disabled checkboxes, as in the browser
     md.core.ruler.push("heading_ids", _heading_ids)

@@ -59,7 +59,9 @@ class _TreeBuilder(HTMLParser):
                 if name in KEY_ATTRIBUTES | BOOLEAN_ATTRIBUTES
             )
         )
-        if tag == "span" and any(n == "class" and v.startswith("hljs") for n, v in kept):
+        # Highlighting spans inside code (highlight.js's in the browser, Pygments' in the
+        # export) are not the structure: their text counts, the spans do not.
+        if tag == "span" and any(node[0] == "code" for node in self.stack):
             self.stack.append(["#skip", (), self.stack[-1][2]])  # children go to the parent
             return
         node: list[Any] = [tag, kept, []]
@@ -255,3 +257,16 @@ def test_the_export_page_uses_the_dialect() -> None:
     page = render_html("doc", "# Title\n\n| a |\n|---|\n| b |\n\n- [x] done\n")
     assert '<h1 id="title">' in page and "<table>" in page and 'class="contains-task-list"' in page
     assert "default-src 'none'" in page
+
+
+def test_the_export_highlights_the_languages_the_preview_highlights() -> None:
+    page = render_html(
+        "doc", '```python\nprint("<b>")\n```\n\n```js\nlet x = 1\n```\n\n```klingon\n<i>\n```\n'
+    )
+    # Highlighted (Pygments' spans, coloured by the page's own style), and still escaped.
+    assert '<code class="language-python"><span class="nb">print</span>' in page
+    assert "&lt;b&gt;" in page and "<b>" not in page.split("<body>")[1]
+    assert '<code class="language-js"><span class="kd">let</span>' in page
+    # A language the browser does not highlight stays plain on both sides.
+    assert '<code class="language-klingon">&lt;i&gt;\n</code>' in page
+    assert "pre code .nb" in page  # the colours travel with the page: no outside stylesheet
