@@ -1,6 +1,7 @@
 """Accessibility in Chromium: axe-core (tests/node's, injected into the page) finds no violation
 on the home page, the editor (with another person's caret, the find panel and the keyboard help
-open), the open History panel and an error page, in the light and the dark theme.
+open; on a phone with its top "More" menu open), the open History panel and an error page, in
+the light and the dark theme.
 
 One Chromium and one server are shared by the module. The pages' CSP allows no inline script,
 so the contexts bypass it to inject axe; the WCAG 2.5.3 rule (label-content-name-mismatch, off
@@ -29,6 +30,7 @@ TEXT = (
     "# Release notes\n\n## What changed\n\nSome **bold**, _italic_, ~~gone~~ and `code`, "
     "a [link](https://example.org).\n\n- a list\n- [ ] a task\n\n> a quote\n\n```\nfenced\n```\n"
 )
+PHONE = {"width": 390, "height": 844}
 INSERT = "t => window.tandem.view.dispatch({ changes: { from: 0, insert: t } })"
 
 
@@ -128,6 +130,25 @@ async def test_the_editor_has_no_violations(
     await ada.get_by_test_id("export-menu").click()
     await expect(ada.get_by_role("menu")).to_be_visible()
     await assert_no_violations(ada, f"editor with the Export menu, {scheme}")
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+async def test_the_editor_on_a_phone_with_the_top_more_menu_has_no_violations(
+    server: ServerProcess, browser: Browser, people: list[BrowserContext], scheme: str
+) -> None:
+    context = await new_person(browser, "Ada", color_scheme=scheme, bypass_csp=True, viewport=PHONE)
+    people.append(context)
+    page = await open_editor(context, server.url, unique("a11y-phone"))
+    await focus_end(page)
+    await page.evaluate(INSERT, TEXT)
+    await check_theme(page, scheme)
+    await assert_no_violations(page, f"editor on a phone, {scheme}")
+    await page.get_by_test_id("top-more").click()
+    await expect(page.get_by_test_id("top-more-panel")).to_be_visible()
+    await assert_no_violations(page, f"editor on a phone with the top More menu, {scheme}")
+    await page.get_by_test_id("export-menu").click()
+    await expect(page.get_by_role("menu", name="Export")).to_be_visible()
+    await assert_no_violations(page, f"editor on a phone with Export in More, {scheme}")
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

@@ -448,6 +448,49 @@ async def test_a_phone_gets_one_toolbar_row_people_above_the_text_and_a_fitting_
     await page.screenshot(path=tmp_path / "phone-editor.png", full_page=True)
     await no_sideways_scroll(page)
 
+    # the top bar: one row (name, connection dot, save mark, Edit/Split/View, "⋯"), no more
+    # than about 60 px high; the words of the statuses are still there for screen readers
+    topbar = page.locator("header.topbar")
+    row = await topbar.evaluate(
+        """bar => ({ height: bar.getBoundingClientRect().height,
+            items: [...bar.querySelectorAll('.brand, .doc-title, .connection, .save, .view-mode, '
+                + '#top-more')].filter(e => e.offsetParent !== null).map(e => {
+                const r = e.getBoundingClientRect()
+                return { id: e.dataset.testid || e.className, middle: r.top + r.height / 2,
+                         right: r.right }
+            }) })"""
+    )
+    assert row["height"] <= 60, row
+    assert len(row["items"]) >= 7, row
+    middles = [item["middle"] for item in row["items"]]
+    assert max(middles) - min(middles) <= 4, row
+    assert all(item["right"] <= PHONE["width"] for item in row["items"]), row
+    await expect(page.get_by_test_id("connection-status")).to_be_visible()
+    await expect(page.get_by_test_id("connection-status")).to_have_text("Connected")
+    for testid in ("export-menu", "history-button", "copy-link", "theme-select"):
+        await expect(page.get_by_test_id(testid)).to_be_hidden()
+    top_more = page.get_by_test_id("top-more")
+    await expect(top_more).to_have_attribute("aria-haspopup", "dialog")
+    await top_more.click()
+    await expect(top_more).to_have_attribute("aria-expanded", "true")
+    top_panel = page.get_by_test_id("top-more-panel")
+    await expect(top_panel).to_be_visible()
+    for testid in ("export-menu", "history-button", "copy-link", "theme-select"):
+        await expect(top_panel.get_by_test_id(testid)).to_be_visible()
+    assert inside(await top_panel.bounding_box(), PHONE)
+    await expect(page.get_by_test_id("export-menu")).to_be_focused()
+    await page.keyboard.press("ArrowDown")  # opens Export's own menu
+    await expect(page.locator("#export-list")).to_be_visible()
+    assert inside(await top_panel.bounding_box(), PHONE)
+    await page.keyboard.press("Escape")  # closes Export's menu only
+    await expect(page.locator("#export-list")).to_be_hidden()
+    await expect(top_panel).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(top_panel).to_be_hidden()
+    await expect(top_more).to_have_attribute("aria-expanded", "false")
+    await expect(top_more).to_be_focused()
+    await no_sideways_scroll(page)
+
     # the formatting toolbar: one row; what does not fit is in "More"
     toolbar = page.get_by_role("toolbar", name="Text formatting")
     shown = await toolbar.evaluate(
@@ -478,8 +521,10 @@ async def test_a_phone_gets_one_toolbar_row_people_above_the_text_and_a_fitting_
         box = await page.get_by_test_id(testid).bounding_box()
         assert inside(box, PHONE) and box is not None and box["y"] < pane_top, (testid, box)
 
-    # the history: a sheet that fits the screen, nothing wider than it
+    # the history, from "⋯": a sheet that fits the screen, nothing wider than it
+    await top_more.click()
     await page.get_by_test_id("history-button").click()
+    await expect(top_panel).to_be_hidden()
     panel = page.get_by_test_id("history-panel")
     await expect(panel).to_be_visible()
     await page.get_by_test_id("save-version").click()

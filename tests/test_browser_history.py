@@ -172,13 +172,22 @@ async def test_the_export_menu_downloads_markdown_and_an_html_page(
     await expect(menu).to_be_hidden()
     await expect(menu_button).to_be_focused()
 
-    # a narrow screen: the menu and the history panel stay inside it and work by keyboard
+    # a narrow screen: Export and History are in the top bar's "⋯"; the menu and the history
+    # panel stay inside the screen and work by keyboard
     await page.set_viewport_size({"width": 390, "height": 780})
+    more = page.get_by_test_id("top-more")
+    await more.click()
     await menu_button.click()
     box = await menu.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     await page.keyboard.press("Escape")
+    await expect(menu).to_be_hidden()
+    await expect(menu_button).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_test_id("top-more-panel")).to_be_hidden()
+    await expect(more).to_be_focused()
     history_button = page.get_by_test_id("history-button")
+    await more.click()
     await history_button.click()
     panel = page.get_by_test_id("history-panel")
     await expect(panel).to_be_visible()
@@ -187,8 +196,13 @@ async def test_the_export_menu_downloads_markdown_and_an_html_page(
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
     await page.keyboard.press("Escape")
     await expect(panel).to_be_hidden()
-    await expect(history_button).to_be_focused()
+    await expect(more).to_be_focused()  # History's own button is in the closed "⋯"
     await expect(history_button).to_have_attribute("aria-expanded", "false")
+    # wide again: everything back in the top bar
+    await page.set_viewport_size({"width": 1200, "height": 800})
+    await expect(more).to_be_hidden()
+    await expect(history_button).to_be_visible()
+    await expect(menu_button).to_be_visible()
 
 
 # --------------------------------------------------------------------------- history

@@ -41,6 +41,7 @@ import { registerServiceWorker } from './offline.js'
 import { embedPositions } from './ysync.js'
 import { setupImages } from './images.js'
 import { setupPreview } from './preview.js'
+import { setupTopMenu } from './top-menu.js'
 
 /** @param {string} id @return {HTMLElement} */
 const $ = (id) => {
@@ -89,6 +90,10 @@ const start = () => {
   const editor = setupEditorView({ parent: $('editor'), name, ytext, awareness, readOnly: initialAccess.readOnly })
   const { view, undoManager } = editor
   setupFormatToolbar({ bar: $('format-toolbar'), view })
+  setupTopMenu({
+    wrap: $('top-more-wrap'), button: button('top-more'), panel: $('top-more-panel'),
+    items: [$('export-wrap'), $('history-button'), $('copy-link'), $('theme-select')]
+  })
   setupNameInput({ input: /** @type {HTMLInputElement} */ ($('name-input')), presence, done: () => view.focus() })
   setupCopyLink({ button: button('copy-link'), url: shareUrl(window.location.origin, name) })
   const notify = setupNotices($('notice'))

@@ -472,7 +472,13 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
     window.clearTimeout(diffTimer)
     hideSaveForm(false)
     hideConfirmation(false)
-    if (returnFocus) toggleButton.focus()
+    if (returnFocus) {
+      toggleButton.focus()
+      // a phone: the button is in the top bar's closed "⋯" popup (top-menu.js): its button then
+      if (document.activeElement !== toggleButton) {
+        toggleButton.closest('.top-more')?.querySelector('button')?.focus()
+      }
+    }
     onClose()
   }
   toggleButton.addEventListener('click', () => (isOpen() ? close() : open()))
