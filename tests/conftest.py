@@ -10,9 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, async_playwright
 
 from testkit.serverproc import ServerProcess
 from testkit.services import Postgres, Redis
+
+from .browser import launch
 
 
 @pytest.fixture
@@ -84,3 +88,12 @@ def redis_server() -> Iterator[Redis]:
     server = Redis().start()
     yield server
     server.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """One real Chromium per browser test module (each test makes its own contexts)."""
+    async with async_playwright() as playwright:
+        chromium = await launch(playwright)
+        yield chromium
+        await chromium.close()

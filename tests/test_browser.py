@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from testkit.traces import SVELTE, load_trace
 
@@ -27,7 +27,6 @@ from .browser import (
     flush_indexeddb,
     focus_end,
     focus_start,
-    launch,
     new_person,
     open_editor,
     participant_names,
@@ -48,14 +47,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = REPO_ROOT / "docs" / "screenshot.png"
 
 NewPerson = Callable[..., Awaitable[BrowserContext]]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await launch(playwright)
-        yield chromium
-        await chromium.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from .browser import focus_end, launch, new_person, open_editor, type_keys, wait_text
+from .browser import focus_end, new_person, open_editor, type_keys, wait_text
 from .conftest import ServerProcess, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
@@ -32,14 +32,6 @@ TEXT = (
 )
 PHONE = {"width": 390, "height": 844}
 INSERT = "t => window.tandem.view.dispatch({ changes: { from: 0, insert: t } })"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await launch(playwright)
-        yield chromium
-        await chromium.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

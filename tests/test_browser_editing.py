@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from .browser import (
     KEPT_ON_DEVICE,
     SAVED,
     focus_end,
-    launch,
     new_person,
     open_editor,
     text_of,
@@ -36,14 +35,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 NewPerson = Callable[..., Awaitable[BrowserContext]]
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await launch(playwright)
-        yield chromium
-        await chromium.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -20,7 +20,6 @@ from playwright.async_api import (
     Download,
     Locator,
     Page,
-    async_playwright,
     expect,
 )
 
@@ -30,7 +29,6 @@ from .browser import (
     SAVED,
     editor_url,
     focus_end,
-    launch,
     new_person,
     open_editor,
     participant_names,
@@ -47,14 +45,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 NewPerson = Callable[..., Awaitable[BrowserContext]]
 
 SECRET = "browser-history-test-secret-0123456789"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await launch(playwright)
-        yield chromium
-        await chromium.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 from pycrdt import Doc, Text
 
 from server.auth import Role, mint
@@ -34,7 +34,6 @@ from .browser import (
     evaluate_within,
     flush_indexeddb,
     focus_end,
-    launch,
     new_person,
     open_editor,
     text_of,
@@ -60,14 +59,6 @@ DELETED_CODE = json.loads(
 # What a page logs when a Yjs change did not reach CodeMirror (y-codemirror.next's failure
 # modes) or when the editor had to re-read the whole text (ysync.js's safety net).
 BROKEN_SYNC = ("Caught error while handling a Yjs update", "plugin crashed", "re-reading the text")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await launch(playwright)
-        yield chromium
-        await chromium.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

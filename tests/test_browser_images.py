@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from server.auth import Role, mint
 
@@ -17,7 +17,6 @@ from . import imagefiles
 from .browser import (
     SAVED,
     focus_end,
-    launch,
     new_person,
     open_editor,
     text_of,
@@ -33,14 +32,6 @@ OFFLINE_MESSAGE = "Images need the server: try again when you are back online"
 LINK = re.compile(r"!\[([^\]]*)\]\((/api/docs/[^)]+/files/[A-Za-z0-9_-]{22})\)")
 
 NewPerson = Callable[..., Awaitable[BrowserContext]]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await launch(playwright)
-        yield chromium
-        await chromium.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -13,23 +13,15 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from .browser import SAVED, focus_end, launch, new_person, open_editor, type_keys, wait_ready
+from .browser import SAVED, focus_end, new_person, open_editor, type_keys, wait_ready
 from .conftest import ServerProcess, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 DATA = Path(__file__).resolve().parent / "data"
 NewPerson = Callable[..., Awaitable[BrowserContext]]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        chromium = await launch(playwright)
-        yield chromium
-        await chromium.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
