@@ -40,6 +40,8 @@ class Grant:
     role: Role
     # Unix time the token expires at (None: open mode, no token).
     expires_at: float | None = None
+    # Who holds it: the token's ``sub`` (None: open mode, or a token minted without one).
+    subject: str | None = None
 
     def covers(self, name: str) -> bool:
         if self.scope == ALL_DOCUMENTS:
@@ -72,14 +74,28 @@ def check_scope(scope: str) -> str:
     return scope
 
 
-def mint(secret: str, scope: str, role: Role, ttl_seconds: float) -> str:
+MAX_SUBJECT = 200
+
+
+def check_subject(subject: str) -> str:
+    """A subject a person can be shown by: 1–200 printable characters."""
+    if not subject or len(subject) > MAX_SUBJECT or not subject.isprintable():
+        raise ValueError(f"a subject is 1–{MAX_SUBJECT} printable characters")
+    return subject
+
+
+def mint(
+    secret: str, scope: str, role: Role, ttl_seconds: float, subject: str | None = None
+) -> str:
     now = int(time.time())
-    claims = {
+    claims: dict[str, object] = {
         "doc": check_scope(scope),
         "role": role.name,
         "iat": now,
         "exp": now + int(ttl_seconds),
     }
+    if subject is not None:
+        claims["sub"] = check_subject(subject)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -115,7 +131,13 @@ class Authorizer:
         scope, role = claims.get("doc"), claims.get("role")
         if not isinstance(scope, str) or not scope or role not in Role.__members__:
             raise Unauthorized("token lacks a document or a valid role")
-        return Grant(scope, Role[role], float(claims["exp"]))
+        subject = claims.get("sub")
+        if subject is not None:
+            try:
+                check_subject(subject if isinstance(subject, str) else "")
+            except ValueError as exc:
+                raise Unauthorized(f"invalid token: {exc}") from exc
+        return Grant(scope, Role[role], float(claims["exp"]), subject)
 
     def authorize(self, token: str | None, name: str, needed: Role) -> Grant:
         """Raise Unauthorized or Forbidden unless ``token`` allows ``needed`` on ``name``."""

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from . import __version__
 from .app import create_app
-from .auth import Role, check_secret, mint
+from .auth import Role, check_secret, check_subject, mint
 from .cluster import ClusterError
 from .config import Settings
 from .contract import KEEPALIVE_SECONDS
@@ -574,13 +574,19 @@ def _ttl(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
 @click.argument("scope")
 @click.option("--role", type=click.Choice([r.name for r in Role]), default="write")
 @click.option("--ttl", default="1h", callback=_ttl, help="Lifetime: 90s, 30m, 1h, 7d.")
+@click.option("--subject", help="Who holds it (the token's `sub`): shown as the author of edits.")
 @option("auth-secret", required=True, help="The server's --auth-secret.")
-def token(scope: str, role: str, ttl: float, auth_secret: str) -> None:
+def token(scope: str, role: str, ttl: float, subject: str | None, auth_secret: str) -> None:
     """Mint an access token for SCOPE: a document name, a prefix ending in '/', or '*'."""
     auth_secret = _secret(auth_secret)
+    if subject is not None:
+        try:
+            check_subject(subject)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--subject") from exc
     if scope != "*":
         try:
             check_document_name(scope.rstrip("/") or "x")
         except BadDocumentName as exc:
             raise click.BadParameter(str(exc), param_hint="SCOPE") from exc
-    click.echo(mint(auth_secret, scope, Role[role], ttl))
+    click.echo(mint(auth_secret, scope, Role[role], ttl, subject))
