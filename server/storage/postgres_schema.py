@@ -105,6 +105,33 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE UNIQUE INDEX files_doc_sha256 ON files (doc, sha256)",
     ),
+    # 5: the search index (as SQLite's 9), with PostgreSQL's full-text search: 'simple' (no
+    # stemming, any language), title weighted above the text.
+    (
+        """CREATE TABLE doc_search (
+            doc text PRIMARY KEY,
+            title text,
+            body text NOT NULL,
+            indexed_at double precision NOT NULL,
+            tsv tsvector GENERATED ALWAYS AS (
+                setweight(to_tsvector('simple', coalesce(title, '')), 'A')
+                || setweight(to_tsvector('simple', body), 'B')
+            ) STORED
+        )""",
+        "CREATE INDEX doc_search_tsv ON doc_search USING gin (tsv)",
+    ),
+    # 6: who wrote what (as SQLite's 10).
+    (
+        """CREATE TABLE authors (
+            doc text NOT NULL,
+            client_id bigint NOT NULL,
+            author text NOT NULL,
+            source text NOT NULL,
+            first_at double precision NOT NULL,
+            last_at double precision NOT NULL,
+            PRIMARY KEY (doc, client_id)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Instances starting at once must not migrate twice: one lock for the whole migration.

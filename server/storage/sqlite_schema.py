@@ -125,6 +125,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE UNIQUE INDEX files_doc_sha256 ON files (doc, sha256)",
     ),
+    # 9: the search index: each document's title and text as of its last indexing (FTS5),
+    # and when that was, so only documents changed since are indexed again.
+    (
+        """CREATE VIRTUAL TABLE doc_search USING fts5(
+            doc UNINDEXED, title, body, tokenize = 'unicode61 remove_diacritics 2'
+        )""",
+        """CREATE TABLE doc_search_state (
+            doc TEXT PRIMARY KEY,
+            title TEXT,
+            indexed_at REAL NOT NULL
+        )""",
+    ),
+    # 10: who wrote what: for each Yjs client id seen in a document's updates, the author who
+    # sent them (a token's subject, or in open mode the name the connection showed).
+    (
+        """CREATE TABLE authors (
+            doc TEXT NOT NULL,
+            client_id INTEGER NOT NULL,
+            author TEXT NOT NULL,
+            source TEXT NOT NULL,
+            first_at REAL NOT NULL,
+            last_at REAL NOT NULL,
+            PRIMARY KEY (doc, client_id)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _AUTO_VACUUM_INCREMENTAL = 2
