@@ -22,8 +22,9 @@ from .http_api import add_api_routes
 from .limits import ConnectionCounter, RateLimits
 from .pages import add_page_routes
 from .presence import PresenceLimits
-from .room import RoomLimits
+from .room import Room, RoomLimits
 from .rooms import Rooms
+from .search_index import SearchIndexer
 from .security import (
     HOST_POLICY,
     HostPolicy,
@@ -120,11 +121,18 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     autosave = AutoVersions(
         documents, rooms, quiet=settings.version_quiet, interval=settings.version_interval
     )
-    rooms.on_unload = autosave.save
+    indexer = SearchIndexer(store, rooms, workers, quiet=settings.index_quiet)
+    store.on_compacted = indexer.compacted
+
+    async def unloading(room: Room) -> None:
+        await autosave.save(room)
+        await indexer.unloading(room)
+
+    rooms.on_unload = unloading
     app[STORE] = store
     app[ROOMS] = rooms
     app[DOCUMENTS] = documents
-    background = [autosave.run()]
+    background = [autosave.run(), indexer.run()]
     if settings.webhooks:
         assert settings.webhook_secret is not None  # the CLI refuses webhooks without one
         store.webhook_targets = settings.webhooks

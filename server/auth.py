@@ -50,8 +50,34 @@ class Grant:
             return name.startswith(self.scope)
         return name == self.scope
 
+    def check_minting(self, scope: str, role: Role, expires_at: float) -> None:
+        """Raise Forbidden unless this grant may mint a token for ``scope`` with ``role``,
+        expiring at ``expires_at``: only an admin mints, and never wider, higher or
+        longer-lived than itself (so a chain of minted tokens never outgrows its first)."""
+        if self.role < Role.admin:
+            raise Forbidden("only a token with the admin role can make new links")
+        if not scope_within(scope, self.scope):
+            raise Forbidden(f"scope {scope!r} is not within this token's scope {self.scope!r}")
+        if role > self.role:
+            raise Forbidden(f"the {role.name} role is above this token's {self.role.name}")
+        if self.expires_at is not None and expires_at > self.expires_at:
+            raise Forbidden("a new token cannot outlive the token that makes it")
+
 
 OPEN = Grant(ALL_DOCUMENTS, Role.admin)
+
+
+def scope_within(scope: str, outer: str) -> bool:
+    """Whether every document ``scope`` covers is covered by ``outer`` too: the same scope, or
+    within a prefix (``team/x`` and ``team/sub/`` are within ``team/``; ``team`` and ``teamx``
+    are not), or anything within ``*``."""
+    if outer == ALL_DOCUMENTS:
+        return True
+    if scope == ALL_DOCUMENTS:
+        return False
+    if outer.endswith("/"):
+        return scope.startswith(outer)
+    return scope == outer
 
 
 def check_secret(secret: str) -> str:
@@ -88,11 +114,25 @@ def mint(
     secret: str, scope: str, role: Role, ttl_seconds: float, subject: str | None = None
 ) -> str:
     now = int(time.time())
+    return mint_until(secret, scope, role, now + int(ttl_seconds), subject, issued_at=now)
+
+
+def mint_until(
+    secret: str,
+    scope: str,
+    role: Role,
+    expires_at: int,
+    subject: str | None = None,
+    *,
+    issued_at: int | None = None,
+) -> str:
+    """A token expiring at the Unix second ``expires_at`` exactly (what a token minted from
+    another is clamped to: "now + ttl" could land a second past it)."""
     claims: dict[str, object] = {
         "doc": check_scope(scope),
         "role": role.name,
-        "iat": now,
-        "exp": now + int(ttl_seconds),
+        "iat": int(time.time()) if issued_at is None else issued_at,
+        "exp": expires_at,
     }
     if subject is not None:
         claims["sub"] = check_subject(subject)

@@ -168,6 +168,12 @@ def main(log_level: str) -> None:
     help="...and at least this often while editing goes on.",
 )
 @option(
+    "index-quiet",
+    default=_defaults.index_quiet,
+    type=click.FloatRange(0.1),
+    help="Index a document for search once editing has paused this many seconds.",
+)
+@option(
     "auth-secret",
     default=None,
     help="HS256 secret: every WebSocket and API request then needs a token.",

@@ -34,6 +34,8 @@ class Settings:
     # Automatic versions: after this many quiet seconds, and at most this often while editing.
     version_quiet: float = 120.0
     version_interval: float = 600.0
+    # Search: a room's text is indexed once editing has paused this many seconds.
+    index_quiet: float = 3.0
     # Access control: None is open mode. Origins allowed besides the server's own.
     auth_secret: str | None = None
     allowed_origins: tuple[str, ...] = ()

@@ -1,8 +1,8 @@
 """One client connection, independent of the transport that carries its frames.
 
 The room talks to a :class:`Connection` only through its methods (``send``, ``count_update``,
-``acknowledge``, ``deny_edits``, ``close``) and reads ``id`` and ``read_only``; the transport
-supplies a :class:`FrameSink` that really writes to the socket.
+``acknowledge``, ``deny_edits``, ``close``) and reads ``id``, ``read_only`` and ``subject``; the
+transport supplies a :class:`FrameSink` that really writes to the socket.
 
 Frames queued during one event-loop turn are written together at the end of that turn, in
 one socket write, straight from the loop (no task wake-up per frame): a reader of a busy
@@ -60,12 +60,15 @@ class Connection:
         read_only: bool = False,
         outbox_limit: int = 16 * 1024 * 1024,
         remote: str = "?",
+        subject: str | None = None,
     ) -> None:
         self.id = next(_ids)
         self.doc = doc
         self.wants_ack = wants_ack
         # Read-only connections see everything but their edits never touch the document.
         self.read_only = read_only
+        # Who holds its token (its ``sub``): the author of what it writes (server.authorship).
+        self.subject = subject
         self._told_read_only = False
         self.remote = remote
         self._sink = sink

@@ -375,6 +375,24 @@ class Documents:
             self.rooms.release(room)
         await self.store.flush()
 
+    async def create(self, name: str, update: bytes, commit_timeout: float | None) -> None:
+        """Make a new document whose first update is ``update`` (a copy's: server.duplicate)
+        and wait for its commit. Conflict if the document exists: stored, open, or holding
+        anything. Also raises ProtocolError, DocumentDeleted, MissingDependencies, NotCommitted
+        (as :meth:`apply_update`)."""
+        if await self.store.document(name) is not None:
+            raise Conflict(f"document {name!r} exists already")
+        committed, on_commit = _commit_future()
+        room = await self.rooms.acquire(name)
+        try:
+            # Checked and applied in one step (nothing awaited between): no edit slips in.
+            if room.peers or room.state_vector() != EMPTY_STATE_VECTOR:
+                raise Conflict(f"document {name!r} exists already")
+            room.apply_update(update, on_commit)
+        finally:
+            self.rooms.release(room)
+        await _until_committed(committed, commit_timeout)
+
     async def delete(self, name: str) -> bool:
         """Delete the document, leaving a tombstone: the state vector of everything it held,
         so that no copy of it (an open tab, an offline copy) can bring it back or merge into a

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from . import files_api, http_write
+from . import authors_api, duplicate, files_api, http_write, tokens_api
 from .appkeys import AUTH, CLUSTER, DOCUMENTS, ROOMS, STORE
 from .auth import Forbidden, Grant, Role, Unauthorized, request_token
 from .documents import Conflict, NotFound, text_etag
@@ -21,6 +21,7 @@ from .exports import EXPORT_CSP, UnknownFormat
 from .handlers import Handler, json_error
 from .names import BadDocumentName, check_document_name
 from .rooms import RoomLoadError, Rooms, RoomsFull
+from .search_api import add_search_routes
 from .storage import DocumentInfo
 from .workers import Busy, TooLarge
 
@@ -75,10 +76,14 @@ def document_route(needed: Role) -> Callable[[Handler], Handler]:
     return wrap
 
 
-def _describe(name: str, info: DocumentInfo | None, rooms: Rooms) -> dict[str, object]:
+def _describe(
+    name: str, info: DocumentInfo | None, rooms: Rooms, title: str | None = None
+) -> dict[str, object]:
     room = rooms.get(name)
     return {
         "name": name,
+        # Its first heading, as last indexed for search (None: none, or not indexed yet).
+        "title": title,
         "size_bytes": info.size_bytes if info else 0,
         "created_at": info.created_at if info else None,
         "updated_at": info.updated_at if info else None,
@@ -142,7 +147,10 @@ async def list_docs(request: web.Request) -> web.Response:
     # Also documents open right now that have nothing committed yet.
     live = {room.name for room in rooms.loaded() if room.peers}
     names = sorted(n for n in stored.keys() | live if grant.covers(n))
-    return web.json_response({"documents": [_describe(n, stored.get(n), rooms) for n in names]})
+    titles = await store.titles()
+    return web.json_response(
+        {"documents": [_describe(n, stored.get(n), rooms, titles.get(n)) for n in names]}
+    )
 
 
 @document_route(Role.read)
@@ -153,7 +161,8 @@ async def get_doc(request: web.Request) -> web.Response:
     room = rooms.get(name)
     if info is None and (room is None or not room.peers):
         raise NotFound(f"no document named {name!r}")
-    return web.json_response(_describe(name, info, rooms))
+    titles = await request.app[STORE].titles([name])
+    return web.json_response(_describe(name, info, rooms, titles.get(name)))
 
 
 @document_route(Role.admin)
@@ -248,6 +257,11 @@ async def diff_versions(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     a = _version_param(request.match_info["a"])
     b = _version_param(request.match_info["b"])
+    fmt = request.query.get("format", "text")
+    if fmt == "json":  # the diff and who edited between the two
+        return await authors_api.diff_with_authors(request, name, a, b)
+    if fmt != "text":
+        return json_error(400, "format must be text or json")
     text = await request.app[DOCUMENTS].diff(name, a, b)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
@@ -268,6 +282,8 @@ def add_api_routes(app: web.Application) -> None:
     router = app.router
     router.add_get("/healthz", healthz)
     router.add_get("/api/docs", list_docs)
+    add_search_routes(router)
+    tokens_api.add_token_routes(router)
     # Names may hold '/', so the action routes come before the plain document route.
     router.add_get("/api/docs/{name:.+}/export", export_doc)
     router.add_get("/api/docs/{name:.+}/versions", list_versions)
@@ -275,7 +291,13 @@ def add_api_routes(app: web.Application) -> None:
     router.add_post("/api/docs/{name:.+}/versions/{version:[^/]+}/restore", restore_version)
     router.add_delete("/api/docs/{name:.+}/versions/{version:[^/]+}", delete_version)
     router.add_get("/api/docs/{name:.+}/versions/{a:[^/]+}/diff/{b:[^/]+}", diff_versions)
+    router.add_get(
+        "/api/docs/{name:.+}/authors", document_route(Role.read)(authors_api.get_authors)
+    )
     router.add_post("/api/docs/{name:.+}/import", import_doc)
+    router.add_post(
+        "/api/docs/{name:.+}/duplicate", document_route(Role.read)(duplicate.post_duplicate)
+    )
     router.add_get("/api/docs/{name:.+}/state", document_route(Role.read)(http_write.get_state))
     router.add_post(
         "/api/docs/{name:.+}/update", document_route(Role.write)(http_write.post_update)

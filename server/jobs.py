@@ -12,9 +12,11 @@ import difflib
 import hashlib
 from difflib import SequenceMatcher
 
+from pycrdt import get_state
+
 from .exports import Rendered, indexed_text_of, render, text_of
 from .protocol import ProtocolError
-from .updates import check_update
+from .updates import check_state_vector, check_update
 
 # One step of a restore: replace the UTF-8 byte range [start, end) of the text by ``insert``.
 TextEdit = tuple[int, int, str]
@@ -52,6 +54,21 @@ def diff(name: str, before: bytes, after: bytes, label_a: str, label_b: str) -> 
     return "".join(
         line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
     )
+
+
+def editors(before: bytes, after: bytes) -> list[int]:
+    """The client ids whose clocks differ between two states: those that added to the
+    document between them (a deletion carries no client id of its deleter)."""
+    a = check_state_vector(get_state(before))
+    b = check_state_vector(get_state(after))
+    return sorted(client for client in a.keys() | b.keys() if a.get(client, 0) != b.get(client, 0))
+
+
+def diff_and_editors(
+    name: str, before: bytes, after: bytes, label_a: str, label_b: str
+) -> tuple[str, list[int]]:
+    """:func:`diff` and :func:`editors` in one job."""
+    return diff(name, before, after, label_a, label_b), editors(before, after)
 
 
 def text_edits(old: str, new: str) -> list[TextEdit]:

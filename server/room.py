@@ -17,6 +17,7 @@ from pycrdt import Doc, Text, get_state
 
 from . import metrics
 from . import protocol as p
+from .authorship import Authorship
 from .connection import Connection
 from .contract import CONTENT_TEXT, CloseCode
 from .exports import NOT_TEXT, indexed_text
@@ -100,6 +101,8 @@ class Room:
         self._snapshot_state = b""
         self.peers: set[Connection] = set()
         self.presence = Presence(self.limits.presence)
+        # Who sent each client id's structs (loaded with the room, see server.authorship).
+        self.authors = Authorship(name, store)
         # The state vector of every deleted incarnation of this name: a client holding any of
         # those items holds an old copy, which must never merge into this one.
         self._tombstone: dict[int, int] = {}
@@ -190,6 +193,7 @@ class Room:
 
     def leave(self, conn: Connection) -> None:
         self.peers.discard(conn)
+        self.authors.left(conn.id)
         gone = self.presence.leave(conn.id)
         if gone:
             self._broadcast(p.encode_awareness(p.encode_awareness_update(gone)), exclude=None)
@@ -305,6 +309,8 @@ class Room:
             # Nothing to apply or relay; acknowledged like any other, in order.
             self.store.append(self.name, None, ack)
             return
+        # Before the update is queued: a new author row commits with it or before it.
+        self.authors.seen(conn, summary.structs, self._order.clocks)
         order = self._order
         if order.ready(summary):  # the common case: nothing it builds on is missing
             self._integrate(update, summary, conn, ack)
@@ -473,6 +479,7 @@ class Room:
         accepted = self.presence.apply(conn.id, entries)
         if not accepted:
             return
+        self.authors.named(conn, accepted)
         if len(accepted) < len(entries):
             update = p.encode_awareness_update(accepted)
             frame = p.encode_awareness(update)

@@ -57,7 +57,9 @@ async def load_room(store: Store, name: str, limits: RoomLimits | None = None) -
     room = Room(name, store, limits)
     with CrdtFailures(refused):
         stored = await store.load_document(name)
+        authors = await store.authors(name)
         room.load(stored.updates, stored.snapshot_state, stored.tombstone)
+        room.authors.load(authors)
     room.loaded_seq = stored.last_seq or 0
     return room
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, expect
@@ -28,6 +29,9 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 90_000
 VIEWPORT = {"width": 1200, "height": 800}
+
+# The ``person`` fixture (tests/conftest.py): ``await person("Ada")`` is a new browser context.
+NewPerson = Callable[..., Awaitable[BrowserContext]]
 
 SAVED = "All changes saved"
 # While not connected with edits the server lacks (save-tracker.js); the number of those edits,

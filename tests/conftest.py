@@ -11,12 +11,12 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, async_playwright
 
 from testkit.serverproc import ServerProcess
 from testkit.services import Postgres, Redis
 
-from .browser import launch
+from .browser import NewPerson, launch, new_person
 
 
 @pytest.fixture
@@ -97,3 +97,22 @@ async def browser() -> AsyncIterator[Browser]:
         chromium = await launch(playwright)
         yield chromium
         await chromium.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def person(browser: Browser) -> AsyncIterator[NewPerson]:
+    """``await person("Ada", color=None, **context_options)``: a new browser context (one
+    person), closed after the test, which fails if a page of it threw an uncaught error."""
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    async def make(name: str, color: str | None = None, **options: Any) -> BrowserContext:
+        context = await new_person(browser, name, color, **options)
+        context.on("weberror", lambda error: errors.append(str(error.error)))
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        await context.close()
+    assert errors == [], f"uncaught errors in the page: {errors}"

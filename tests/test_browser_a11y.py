@@ -183,3 +183,34 @@ async def test_an_error_page_has_no_violations(
     assert response is not None and response.status == 400
     await check_theme(page, scheme)
     await assert_no_violations(page, f"error page, {scheme}")
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+async def test_the_duplicate_and_delete_dialogs_have_no_violations(
+    server: ServerProcess, browser: Browser, people: list[BrowserContext], scheme: str
+) -> None:
+    context = await person(browser, people, "Ada", scheme)
+    name = unique("a11y-dialogs")
+    editor = await open_editor(context, server.url, name)
+    await focus_end(editor)
+    await editor.evaluate(INSERT, TEXT)
+    await editor.get_by_test_id("document-menu").click()
+    await expect(editor.get_by_role("menu", name="Document")).to_be_visible()
+    await check_theme(editor, scheme)
+    await assert_no_violations(editor, f"editor with the Document menu, {scheme}")
+    await editor.get_by_test_id("document-duplicate").click()
+    await editor.get_by_test_id("duplicate-name").fill("not a name")
+    await editor.get_by_test_id("duplicate-confirm").click()
+    await expect(editor.get_by_test_id("duplicate-error")).to_be_visible()
+    await assert_no_violations(editor, f"editor's Duplicate dialog with an error, {scheme}")
+
+    page = await context.new_page()
+    await page.goto(server.url + "/")
+    item = page.locator(f'[data-testid=doc-item][data-name="{name}"]')
+    await item.get_by_test_id("doc-delete").click()
+    await expect(page.get_by_test_id("delete-dialog")).to_be_visible()
+    await assert_no_violations(page, f"home's Delete dialog, {scheme}")
+    await page.get_by_test_id("delete-cancel").click()
+    await item.get_by_test_id("doc-duplicate").click()
+    await expect(page.get_by_test_id("duplicate-dialog")).to_be_visible()
+    await assert_no_violations(page, f"home's Duplicate dialog, {scheme}")

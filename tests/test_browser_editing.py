@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Page, expect
 
 from .browser import (
     KEPT_ON_DEVICE,
     SAVED,
+    NewPerson,
     focus_end,
-    new_person,
     open_editor,
     text_of,
     type_keys,
@@ -33,27 +30,7 @@ from .conftest import ServerProcess, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-NewPerson = Callable[..., Awaitable[BrowserContext]]
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def person(browser: Browser) -> AsyncIterator[NewPerson]:
-    """``await person("Ada", viewport=…)``: a new browser context, closed after the test, which
-    fails if a page of it threw an uncaught error."""
-    contexts: list[BrowserContext] = []
-    errors: list[str] = []
-
-    async def make(name: str, **options: Any) -> BrowserContext:
-        context = await new_person(browser, name, **options)
-        context.on("weberror", lambda error: errors.append(str(error.error)))
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        await context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
 
 
 async def set_text(page: Page, text: str, anchor: int, head: int | None = None) -> None:

@@ -7,16 +7,13 @@ are Playwright's; the server's copy of a document is read through its HTTP expor
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from playwright.async_api import (
-    Browser,
-    BrowserContext,
     Download,
     Locator,
     Page,
@@ -27,9 +24,9 @@ from server.auth import Role, mint
 
 from .browser import (
     SAVED,
+    NewPerson,
     editor_url,
     focus_end,
-    new_person,
     open_editor,
     participant_names,
     text_of,
@@ -42,28 +39,7 @@ from .conftest import ServerProcess, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
-NewPerson = Callable[..., Awaitable[BrowserContext]]
-
 SECRET = "browser-history-test-secret-0123456789"
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def person(browser: Browser) -> AsyncIterator[NewPerson]:
-    """``await person("Ada")``: a new browser context, closed after the test, which fails if a
-    page of it threw an uncaught error."""
-    contexts: list[BrowserContext] = []
-    errors: list[str] = []
-
-    async def make(name: str, color: str | None = None) -> BrowserContext:
-        context = await new_person(browser, name, color)
-        context.on("weberror", lambda error: errors.append(str(error.error)))
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        await context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
 
 
 async def export_text(base_url: str, name: str, token: str | None = None) -> str:

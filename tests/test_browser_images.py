@@ -5,19 +5,17 @@ pastes say so and insert nothing, and an SVG opened alone runs nothing."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Page, expect
 
 from server.auth import Role, mint
 
 from . import imagefiles
 from .browser import (
     SAVED,
+    NewPerson,
     focus_end,
-    new_person,
     open_editor,
     text_of,
     type_keys,
@@ -30,27 +28,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 SECRET = "browser-images-secret-long-enough-for-hs256"
 OFFLINE_MESSAGE = "Images need the server: try again when you are back online"
 LINK = re.compile(r"!\[([^\]]*)\]\((/api/docs/[^)]+/files/[A-Za-z0-9_-]{22})\)")
-
-NewPerson = Callable[..., Awaitable[BrowserContext]]
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def person(browser: Browser) -> AsyncIterator[NewPerson]:
-    """``await person("Ada")``: a browser context, closed after the test, which fails if a page
-    of it threw an uncaught error."""
-    contexts: list[BrowserContext] = []
-    errors: list[str] = []
-
-    async def make(name: str) -> BrowserContext:
-        context = await new_person(browser, name)
-        context.on("weberror", lambda error: errors.append(str(error.error)))
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        await context.close()
-    assert errors == [], f"uncaught errors in the page: {errors}"
 
 
 _TRANSFER = """({ bytes, type, name }) => {

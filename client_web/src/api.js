@@ -189,6 +189,36 @@ export const createApi = ({ name, token = null, fetch: fetchImpl = (...args) => 
       const response = await request(`/versions/${id}/diff/live`, { action: `compare version ${id} with the current text` })
       return response.text()
     },
+    /**
+     * The diff from version id to now, and who edited between the two (…/diff/live?format=json).
+     *
+     * @param {number} id
+     * @return {Promise<{ diff: string, authors: { client_id: number, author: string | null }[] }>}
+     */
+    async diffWithAuthors (id) {
+      const response = await request(`/versions/${id}/diff/live`, { query: { format: 'json' }, action: `compare version ${id} with the current text` })
+      const body = await response.json()
+      return {
+        diff: typeof body?.diff === 'string' ? body.diff : '',
+        authors: Array.isArray(body?.authors) ? body.authors : []
+      }
+    },
+    /**
+     * The document's authors map (GET …/authors): who sent each Yjs client id's text; empty for
+     * a document the server has not stored yet.
+     *
+     * @return {Promise<unknown[]>} rows { client_id, author, source, first_at, last_at }
+     */
+    async authors () {
+      try {
+        const response = await request('/authors', { action: 'show who wrote what' })
+        const body = await response.json()
+        return Array.isArray(body?.authors) ? body.authors : []
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) return []
+        throw error
+      }
+    },
     /** @param {number} id @return {Promise<string>} */
     async versionText (id) {
       const response = await request('/export', { query: { format: 'txt', version: String(id) }, action: `show version ${id}` })

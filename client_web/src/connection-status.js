@@ -2,10 +2,13 @@
 //
 //   Connected      the WebSocket is open (even if the browser claims to be offline: a socket to
 //                  localhost works without a network, and it is the socket that matters).
+//   Access refused the server refused this page's token for good (close code 4401: no, a bad or
+//                  an expired token; 4403: a token for other documents); nothing reconnects with
+//                  it (the page offers to open it with a new link: refused-access.js).
 //   Offline        the socket is not open and
 //                    - the browser says it is offline (navigator.onLine === false), or
-//                    - the server refused the connection for good (close code 4400-4499: bad
-//                      token, no access, bad name); y-websocket then stops retrying.
+//                    - the server refused the document for good (close code 4404 bad name, 4410
+//                      deleted, any other 4400-4499); y-websocket then stops retrying.
 //   Can't reach the server
 //                  the socket is not open, the browser says it is online, and
 //                  OFFLINE_AFTER_FAILURES connection attempts in a row have failed (with
@@ -24,7 +27,8 @@ export const CONNECTION_TEXT = Object.freeze({
   connecting: 'Connecting…',
   reconnecting: 'Reconnecting…',
   unreachable: "Can't reach the server",
-  offline: 'Offline'
+  offline: 'Offline',
+  refused: 'Access refused'
 })
 
 /** Failed attempts in a row after which "Reconnecting…" becomes "Can't reach the server". */
@@ -36,15 +40,17 @@ export const OFFLINE_AFTER_FAILURES = 5
  * @property {boolean} browserOnline navigator.onLine
  * @property {number} failures connection attempts that failed in a row
  * @property {boolean} refused the server closed with a final (4400-4499) code
+ * @property {boolean} [accessRefused] that code refuses the token (4401, 4403)
  * @property {boolean} everOpened a socket of this page has been open at some point
  */
 
 /**
  * @param {ConnectionFacts} facts
- * @return {'connected' | 'connecting' | 'reconnecting' | 'unreachable' | 'offline'}
+ * @return {'connected' | 'connecting' | 'reconnecting' | 'unreachable' | 'offline' | 'refused'}
  */
-export const connectionState = ({ socketOpen, browserOnline, failures, refused, everOpened }) => {
+export const connectionState = ({ socketOpen, browserOnline, failures, refused, accessRefused = false, everOpened }) => {
   if (socketOpen) return 'connected'
+  if (accessRefused) return 'refused'
   if (!browserOnline || refused) return 'offline'
   if (failures >= OFFLINE_AFTER_FAILURES) return 'unreachable'
   if (!everOpened && failures === 0) return 'connecting'

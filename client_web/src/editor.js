@@ -11,11 +11,13 @@
 // The toolbar's Export menu (export-menu.js) and History panel (history-panel.js) use the HTTP
 // API (api.js). The page's `?token=` decides what the page offers (access.js): a token with the
 // read role, or the server's "permission denied" auth message, makes the editor read-only
-// (read-only.js).
+// (read-only.js); a token the server refuses (4401 expired/invalid, 4403) makes it read-only and
+// offers to reopen the page with a new link (refused-access.js). The save status counts the
+// document's unsaved edits, shared by this browser's tabs (pending-edits.js, unsaved-store.js).
 //
 // This file only puts the parts together; each setup takes what it uses and returns what the
 // others need. For tests: window.tandem = { ydoc, provider, ytext, undoManager, persistence,
-// view, tracker, status(), access(), history, preview, embeds() }.
+// view, tracker, status(), access(), history, preview, embeds(), authors }.
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { IndexeddbPersistence } from 'y-indexeddb'
@@ -29,19 +31,24 @@ import { setupNameInput, setupPresence } from './presence.js'
 import { setupEditorView } from './editor-view.js'
 import { createRedraw, setupIndicators, showFatal } from './indicators.js'
 import { setupCopyLink, shareUrl } from './copy-link.js'
+import { setupShareDialog } from './share-dialog.js'
 import { setupNotices } from './notices.js'
 import { createApi } from './api.js'
 import { setupExportMenu } from './export-menu.js'
 import { localExport } from './local-export.js'
 import { setupFormatToolbar } from './format-toolbar.js'
 import { setupHistoryPanel } from './history-panel.js'
+import { setupAuthorsView } from './authors-view.js'
 import { setupReadOnly } from './read-only.js'
 import { deleteDatabase, setupDeletedDocument } from './deleted-document.js'
-import { registerServiceWorker } from './offline.js'
+import { flushCopy, registerServiceWorker } from './offline.js'
+import { sharedUnsavedStore } from './unsaved-store.js'
+import { setupRefusedAccess } from './refused-access.js'
 import { embedPositions } from './ysync.js'
 import { setupImages } from './images.js'
 import { setupPreview } from './preview.js'
 import { setupTopMenu } from './top-menu.js'
+import { setupDocumentMenu } from './document-menu.js'
 
 /** @param {string} id @return {HTMLElement} */
 const $ = (id) => {
@@ -71,7 +78,7 @@ const start = () => {
   const ytext = ydoc.getText(CONTENT_TEXT)
   // everything below reports changes to the indicators, which are set up once it all exists
   const redraw = createRedraw()
-  const saves = setupSaveTracker({ name, storage, onChange: redraw.schedule })
+  const saves = setupSaveTracker({ name, storage, store: sharedUnsavedStore(name), doc: ydoc, onChange: redraw.schedule })
   const tracker = saves.tracker
   const persistence = new IndexeddbPersistence(`tandem:${name}`, ydoc)
   const provider = new WebsocketProvider(socketUrl(window.location), name, ydoc, {
@@ -90,12 +97,29 @@ const start = () => {
   const editor = setupEditorView({ parent: $('editor'), name, ytext, awareness, readOnly: initialAccess.readOnly })
   const { view, undoManager } = editor
   setupFormatToolbar({ bar: $('format-toolbar'), view })
+  // Duplicate, Delete (document-menu.js): hidden, and left out of the "⋯" panel, when the token allows neither
+  const documentMenu = setupDocumentMenu({
+    wrap: $('document-wrap'), button: button('document-menu'), menu: $('document-list'), name, token,
+    waitForSaved: () => whenSaved({ tracker, connected: () => provider.wsconnected }),
+    forgetLocal: async () => {
+      await saves.forget()
+      await persistence.destroy()
+      await deleteDatabase(persistence.name)
+    },
+    deleted: () => deletion.isDeleted(),
+    fallbackFocus: () => button('top-more')
+  })
   setupTopMenu({
     wrap: $('top-more-wrap'), button: button('top-more'), panel: $('top-more-panel'),
-    items: [$('export-wrap'), $('history-button'), $('copy-link'), $('theme-select')]
+    items: [$('export-wrap'), ...(documentMenu ? [$('document-wrap')] : []), $('history-button'), $('copy-link'), $('share-button'), $('theme-select')]
   })
   setupNameInput({ input: /** @type {HTMLInputElement} */ ($('name-input')), presence, done: () => view.focus() })
-  setupCopyLink({ button: button('copy-link'), url: shareUrl(window.location.origin, name) })
+  setupCopyLink({ button: button('copy-link'), url: shareUrl(window.location.origin, name, token) })
+  setupShareDialog({
+    button: button('share-button'), name, token,
+    // the phone's "⋯" panel has closed by the time the dialog does
+    fallbackFocus: () => button('top-more')
+  })
   const notify = setupNotices($('notice'))
   const preview = setupPreview({ ytext, view })
 
@@ -111,6 +135,10 @@ const start = () => {
   })
   const waitForSaved = () => whenSaved({ tracker, connected: () => provider.wsconnected })
   const historyPanel = setupHistoryPanel({ api, ytext, waitForSaved, access: initialAccess })
+  // "Show authors" (the sidebar): the text coloured by who wrote it, from the server's map
+  const authors = setupAuthorsView({
+    view, ytext, api, toggle: /** @type {HTMLInputElement} */ ($('show-authors')), legend: $('authors-legend')
+  })
   const readOnly = setupReadOnly({
     role, access: initialAccess, badge: $('read-only-badge'), body: document.body,
     editor, presence, history: historyPanel, onChange: redraw.schedule
@@ -120,15 +148,19 @@ const start = () => {
     token,
     text: () => ytext.toString(),
     discard: async () => {
-      saves.forget()
+      await saves.forget()
       await persistence.destroy()
       await deleteDatabase(persistence.name)
     },
     provider,
     history: historyPanel,
-    buttons: [button('export-menu'), button('history-button')],
+    buttons: [button('export-menu'), button('history-button'), button('document-menu')],
     readOnly,
     onChange: redraw.schedule
+  })
+  const refused = setupRefusedAccess({
+    name, token, readOnly, onChange: redraw.schedule,
+    flush: () => Promise.all([tracker.edits.flushed(), flushCopy(persistence)])
   })
   setupImages({
     view, ytext, name, token, notify,
@@ -138,8 +170,9 @@ const start = () => {
 
   // nothing comes from the provider before it connects (below), so listening starts here
   const connection = watchConnection({
-    provider, ydoc, persistence, tracker,
-    onDenied: readOnly.deny, onDeleted: deletion.markDeleted, onChange: redraw.schedule
+    provider, ydoc, persistence, loaded: persistence.whenSynced, tracker,
+    canSend: () => !readOnly.access().readOnly,
+    onDenied: readOnly.deny, onDeleted: deletion.markDeleted, onRefused: refused.refuse, onChange: redraw.schedule
   })
   const indicators = setupIndicators({
     elements: { connection: $('connection-status'), save: $('save-status'), detail: $('connection-detail') },
@@ -147,7 +180,8 @@ const start = () => {
     connection,
     tracker,
     readOnly: () => readOnly.access().readOnly,
-    deleted: deletion.isDeleted
+    deleted: deletion.isDeleted,
+    accessRefusal: refused.kind
   })
 
   connectWhenLoaded({ provider, loaded: persistence.whenSynced, onChange: redraw.schedule })
@@ -157,6 +191,7 @@ const start = () => {
     ydoc,
     provider,
     ytext,
+    authors,
     undoManager,
     persistence,
     view,

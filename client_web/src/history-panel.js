@@ -1,5 +1,6 @@
 // The History panel: the document's saved versions (GET …/versions), a read-only preview of one
-// (…/export?format=txt&version=ID), what changed since (…/versions/ID/diff/live), Save version
+// (…/export?format=txt&version=ID), what changed since and who edited it (…/versions/ID/diff/live
+// ?format=json: "Edited by Ada, Bob", from the server's authors map), Save version
 // (POST …/versions with an optional label, asked inline) and Restore (POST …/versions/ID/restore,
 // confirmed inline). A restore reaches the editor as a normal edit from the server; the state
 // before it is saved as "before restoring version N", so restoring that one undoes it.
@@ -28,6 +29,34 @@ export const versionTitle = (version) => version.label ?? (version.auto ? 'Autom
  * @param {{ id: number, number?: number | null }} version
  */
 export const versionLabel = (version) => `Version ${version.number ?? version.id}`
+
+/**
+ * "Edited by Ada, Bob": the authors of a diff (the server's `authors`, one per client id; a null
+ * author is one the map has none for: an edit from before it, or the server's own).
+ *
+ * @param {{ author?: unknown }[]} authors
+ * @return {string} '' when nobody edited
+ */
+export const editedBy = (authors) => {
+  /** @type {string[]} */
+  const names = []
+  let unknown = false
+  for (const entry of authors) {
+    const author = entry?.author
+    if (typeof author === 'string' && author.trim() !== '') {
+      const name = author.replace(/\s+/g, ' ').trim()
+      if (!names.includes(name)) names.push(name)
+    } else {
+      unknown = true
+    }
+  }
+  // in alphabetical order: the server's is by client id, which means nothing to a reader
+  names.sort((a, b) => a.localeCompare(b))
+  if (unknown) names.push(names.length === 0 ? 'an unknown author' : 'someone unknown')
+  if (names.length === 0) return ''
+  const last = names.length > 1 && unknown ? ` and ${names.pop()}` : ''
+  return `Edited by ${names.join(', ')}${last}`
+}
 
 /** @param {string} id @return {HTMLElement} */
 const $ = (id) => {
@@ -72,6 +101,7 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
   const cancelButton = /** @type {HTMLButtonElement} */ ($('restore-cancel'))
   const diffElement = $('version-diff')
   const diffSummaryElement = $('version-diff-summary')
+  const editorsElement = $('version-editors')
   const preview = $('version-preview')
 
   /** @type {import('./api.js').Version[]} */
@@ -272,16 +302,22 @@ export const setupHistoryPanel = ({ api, ytext, waitForSaved, access, onClose = 
       diffElement.dataset.state = 'loading'
       diffElement.textContent = 'Loading…'
       diffSummaryElement.textContent = ''
+      editorsElement.textContent = ''
+      editorsElement.hidden = true
     }
     try {
-      const text = await api.diffToLive(id)
+      const { diff, authors } = await api.diffWithAuthors(id)
       if (seq !== diffSeq) return
-      renderDiff(text)
+      renderDiff(diff)
+      editorsElement.textContent = editedBy(authors)
+      editorsElement.hidden = editorsElement.textContent === ''
     } catch (error) {
       if (seq !== diffSeq) return
       diffElement.textContent = ''
       diffElement.dataset.state = 'error'
       diffSummaryElement.textContent = ''
+      editorsElement.textContent = ''
+      editorsElement.hidden = true
       showError(error)
     } finally {
       if (seq === diffSeq) diffElement.setAttribute('aria-busy', 'false')

@@ -3,6 +3,9 @@
 import { documentNameProblem, documentPath } from './protocol.js'
 import { registerServiceWorker } from './offline.js'
 import { relativeTime } from './format.js'
+import { setupSearch } from './home-search.js'
+import { setupHomeNotice, setupRowActions } from './home-actions.js'
+import { setupImport } from './home-import.js'
 
 // With an access token in the address (`/?token=...`), the list and the links carry it.
 const token = new URLSearchParams(window.location.search).get('token')
@@ -23,7 +26,7 @@ const absolute = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle:
 const peopleText = (n) => n === 0 ? 'nobody here' : n === 1 ? '1 person here' : `${n} people here`
 
 /**
- * @typedef {{ name: string, size_bytes?: number, updated_at: number | null, connections?: number }} DocumentInfo
+ * @typedef {{ name: string, title?: string | null, size_bytes?: number, updated_at: number | null, connections?: number }} DocumentInfo
  */
 
 /** @param {DocumentInfo} doc */
@@ -38,6 +41,12 @@ const documentItem = (doc) => {
   link.dataset.testid = 'doc-link'
   link.href = withToken(documentPath(doc.name))
   link.textContent = doc.name
+
+  // its first heading, beside the name (null when it has none)
+  const title = document.createElement('span')
+  title.className = 'doc-item-title'
+  title.dataset.testid = 'doc-title'
+  if (typeof doc.title === 'string') title.textContent = doc.title
 
   const meta = document.createElement('span')
   meta.className = 'doc-meta'
@@ -65,16 +74,25 @@ const documentItem = (doc) => {
   people.textContent = peopleText(connections)
 
   meta.append(updated, people)
-  li.append(link, meta)
+  li.append(link, title, meta)
+  const actions = rowActions.forRow(doc.name) // Duplicate, Delete (home-actions.js)
+  if (actions) li.append(actions)
   return li
 }
 
 const list = $('doc-list')
 const message = $('list-message')
 let loading = false
+// asked for while a load was running (after a duplicate, delete or import): load again after it
+let again = false
+/** @type {string[]} the names the list shows */
+let shownNames = []
 
 const loadDocuments = async () => {
-  if (loading) return
+  if (loading) {
+    again = true
+    return
+  }
   loading = true
   try {
     const headers = { Accept: 'application/json' }
@@ -90,6 +108,7 @@ const loadDocuments = async () => {
       : []
     documents.sort((a, b) => (b.updated_at ?? -Infinity) - (a.updated_at ?? -Infinity) || a.name.localeCompare(b.name))
     list.replaceChildren(...documents.map(documentItem))
+    shownNames = documents.map((d) => d.name)
     message.textContent = documents.length === 0 ? 'No documents yet. Open one by name above to create it.' : ''
     message.hidden = documents.length !== 0
     list.setAttribute('aria-busy', 'false')
@@ -98,8 +117,22 @@ const loadDocuments = async () => {
     message.hidden = false
   } finally {
     loading = false
+    if (again) {
+      again = false
+      loadDocuments()
+    }
   }
 }
+
+// --- row actions, import (home-actions.js, home-import.js) ------------------------------------
+const notice = setupHomeNotice(/** @type {HTMLElement} */ ($('refresh').closest('.list-head')))
+const rowActions = setupRowActions({
+  token, list, notice, names: () => shownNames, reload: loadDocuments, fallbackFocus: () => $('doc-name')
+})
+setupImport({
+  token, zone: /** @type {HTMLElement} */ (list.closest('section')), place: $('refresh'),
+  list, names: () => shownNames, reload: loadDocuments, notice
+})
 
 // --- open / create form -----------------------------------------------------------------------
 const form = /** @type {HTMLFormElement} */ ($('open-form'))
@@ -136,6 +169,8 @@ document.addEventListener('visibilitychange', () => {
 window.setInterval(() => {
   if (document.visibilityState === 'visible') loadDocuments()
 }, REFRESH_MS)
+
+setupSearch({ token, withToken })
 
 list.setAttribute('aria-busy', 'true')
 message.textContent = 'Loading…'

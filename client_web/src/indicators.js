@@ -4,6 +4,7 @@
 import { CLOSE_CODE } from './protocol.js'
 import { CONNECTION_TEXT, connectionState } from './connection-status.js'
 import { SAVE_TEXT } from './save-tracker.js'
+import { REFUSED_TEXT } from './refused-access.js'
 
 /** Why a server refused the connection for good (close codes 4400-4499). */
 export const REFUSAL_TEXT = Object.freeze({
@@ -29,36 +30,44 @@ export const refusalText = ({ code, reason }) => REFUSAL_TEXT[code] ??
  * @property {import('./connection-status.js').ConnectionFacts} connection
  * @property {import('./connection.js').Refusal | null} refusal
  * @property {boolean} deleted the server deleted the document (4410)
+ * @property {import('./refused-access.js').RefusalKind | null} [accessRefusal] the server
+ *   refused the page's token (4401, 4403), and why
+ * @property {number} [pending] the document's unsaved edits
  * @property {boolean} readOnly
- * @property {{ state: 'saving' | 'saved' | 'local', text: string }} save the tracker's status
+ * @property {{ state: string, text: string | null }} save the tracker's status
  */
 
 /**
  * What the indicators show. A save status without text is hidden: nothing is saved once the
  * document is deleted (the panel says what happens to the copy), and nothing of a read-only
- * connection is (its messages are never acked).
+ * connection is (its messages are never acked). A refused token says what is not saved: never
+ * "saved" while edits wait for a link that works.
  *
  * @param {PageFacts} facts
- * @return {{ connection: 'connected' | 'connecting' | 'reconnecting' | 'unreachable' | 'offline',
- *            save: { state: 'saving' | 'saved' | 'local' | 'readonly' | 'deleted', text: string | null },
+ * @return {{ connection: 'connected' | 'connecting' | 'reconnecting' | 'unreachable' | 'offline' | 'refused',
+ *            save: { state: string, text: string | null },
  *            detail: { text: string, kind: 'error' | 'offline' } | null }}
  */
-export const indicatorsOf = ({ connection, refusal, deleted, readOnly, save }) => {
+export const indicatorsOf = ({ connection, refusal, deleted, accessRefusal = null, pending = 0, readOnly, save }) => {
   const state = connectionState(connection)
   return {
     connection: state,
     save: deleted
       ? { state: 'deleted', text: null }
-      : readOnly ? { state: 'readonly', text: null } : save,
+      : accessRefusal !== null
+        ? { state: 'refused', text: SAVE_TEXT.refused(pending) }
+        : readOnly ? { state: 'readonly', text: null } : save,
     detail: deleted
       ? null // the document-deleted panel says it, with what to do
-      : refusal !== null
-        ? { text: refusalText(refusal), kind: 'error' }
-        : !connection.browserOnline && !connection.socketOpen
-            ? { text: OFFLINE_TEXT, kind: 'offline' }
-            : state === 'unreachable'
-              ? { text: UNREACHABLE_TEXT, kind: 'offline' }
-              : null
+      : accessRefusal !== null
+        ? { text: REFUSED_TEXT[accessRefusal], kind: 'error' }
+        : refusal !== null
+          ? { text: refusalText(refusal), kind: 'error' }
+          : !connection.browserOnline && !connection.socketOpen
+              ? { text: OFFLINE_TEXT, kind: 'offline' }
+              : state === 'unreachable'
+                ? { text: UNREACHABLE_TEXT, kind: 'offline' }
+                : null
   }
 }
 
@@ -102,10 +111,12 @@ export const createRedraw = () => {
  * @param {import('./save-tracker.js').SaveTracker} opts.tracker
  * @param {() => boolean} opts.readOnly
  * @param {() => boolean} opts.deleted
+ * @param {() => import('./refused-access.js').RefusalKind | null} [opts.accessRefusal]
  * @return {{ status: () => { connection: string, save: string, pending: number, sent: number,
- *   acked: number, deleted: boolean, refused: number | null } }} what they show, for tests
+ *   acked: number, deleted: boolean, refused: number | null, accessRefusal: string | null } }}
+ *   what they show, for tests
  */
-export const setupIndicators = ({ elements, redraw, connection, tracker, readOnly, deleted }) => {
+export const setupIndicators = ({ elements, redraw, connection, tracker, readOnly, deleted, accessRefusal = () => null }) => {
   /** @return {PageFacts} */
   const facts = () => {
     const connectionFacts = connection.facts()
@@ -113,6 +124,8 @@ export const setupIndicators = ({ elements, redraw, connection, tracker, readOnl
       connection: connectionFacts,
       refusal: connection.refusal(),
       deleted: deleted(),
+      accessRefusal: accessRefusal(),
+      pending: tracker.pending,
       readOnly: readOnly(),
       save: tracker.status(connectionFacts.socketOpen)
     }
@@ -133,6 +146,7 @@ export const setupIndicators = ({ elements, redraw, connection, tracker, readOnl
     save.dataset.state = shown.save.state
     save.dataset.pending = String(tracker.pending)
     if (shown.save.state === 'local') save.title = SAVE_TEXT.pendingTitle(tracker.pending)
+    else if (shown.save.state === 'refused') save.title = SAVE_TEXT.refusedTitle
     else save.removeAttribute('title')
     const detail = elements.detail
     if (shown.detail === null) {
@@ -158,7 +172,9 @@ export const setupIndicators = ({ elements, redraw, connection, tracker, readOnl
         acked: tracker.acked,
         deleted: now.deleted,
         /** the close code of the server's final refusal (4401/4403/4404/4410), or null */
-        refused: now.refusal === null ? null : now.refusal.code
+        refused: now.refusal === null ? null : now.refusal.code,
+        /** why the server refused the token ('expired', 'invalid', 'missing', 'forbidden'), or null */
+        accessRefusal: now.accessRefusal ?? null
       }
     }
   }

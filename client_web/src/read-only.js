@@ -1,13 +1,14 @@
 // Switching the editor page between editing and read-only. The token's role decides at first
 // (access.js); the server can only take rights away after that: its auth "permission denied"
-// makes the page read-only, and so, for good, does a document deleted on the server (4410).
+// makes the page read-only, and so, for good, does a document deleted on the server (4410) or a
+// token it refuses (4401, 4403: refused-access.js).
 // A switch reaches everything that shows it: the Read-only badge, `body[data-access]`, the
 // editor, this person's presence ("viewing"), the History panel, the indicators.
 import { accessFor } from './access.js'
 
 /**
- * What a deleted document still allows: reading (and the panel's download), whatever the server
- * said before.
+ * What a deleted document (or a refused token) still allows: reading (and the panel's download),
+ * whatever the server said before.
  *
  * @param {import('./access.js').Access} access
  * @return {import('./access.js').Access}
@@ -18,14 +19,18 @@ export const deletedAccess = (access) =>
 /**
  * The Read-only badge's title: why this page cannot edit.
  *
- * @param {{ deleted: boolean, denied: boolean, role: string }} why
+ * @param {{ deleted: boolean, refused?: string | null, denied: boolean, role: string }} why
  * @return {string}
  */
-export const readOnlyReason = ({ deleted, denied, role }) => deleted
+export const readOnlyReason = ({ deleted, refused = null, denied, role }) => deleted
   ? 'The document was deleted on the server: your copy can be read and downloaded, not edited.'
-  : denied && role !== 'read'
-    ? 'The server does not accept edits from this link: you can read and follow the document.'
-    : 'Your link lets you read and follow this document, not edit it.'
+  : refused === 'expired'
+    ? 'Your link has expired: this copy can be read, not edited. Open the page with a new link to go on.'
+    : refused !== null
+      ? 'The server refused this link: this copy can be read, not edited. Open the page with a new link to go on.'
+      : denied && role !== 'read'
+        ? 'The server does not accept edits from this link: you can read and follow the document.'
+        : 'Your link lets you read and follow this document, not edit it.'
 
 /**
  * Applies `access` at once, then follows what the server says.
@@ -40,20 +45,22 @@ export const readOnlyReason = ({ deleted, denied, role }) => deleted
  * @param {{ applyAccess: (access: import('./access.js').Access) => void }} opts.history the History panel
  * @param {() => void} opts.onChange
  * @return {{ access: () => import('./access.js').Access, deny: (reason: string) => void,
- *            markDeleted: () => void }}
+ *            markDeleted: () => void, refuse: (kind: string) => void }}
  */
 export const setupReadOnly = ({ role, access, badge, body, editor, presence, history, onChange }) => {
   let deleted = false
+  /** @type {string | null} why the server refused the token, once it did */
+  let refused = null
 
   /** @param {import('./access.js').Access} next */
   const set = (next) => {
     const wasReadOnly = access.readOnly
-    // a deleted document stays read-only whatever the server said before
-    if (deleted) next = deletedAccess(next)
+    // a deleted document, or a refused token, stays read-only whatever the server said before
+    if (deleted || refused !== null) next = deletedAccess(next)
     access = next
     body.dataset.access = next.readOnly ? 'read-only' : 'edit'
     badge.hidden = !next.readOnly
-    badge.title = readOnlyReason({ deleted, denied: next.denied, role })
+    badge.title = readOnlyReason({ deleted, refused, denied: next.denied, role })
     if (next.readOnly !== wasReadOnly) {
       editor.setReadOnly(next.readOnly)
       presence.setReadOnly(next.readOnly)
@@ -74,6 +81,11 @@ export const setupReadOnly = ({ role, access, badge, body, editor, presence, his
     /** The server deleted the document: read-only for good. */
     markDeleted () {
       deleted = true
+      set(access)
+    },
+    /** The server refused the token (4401, 4403): read-only for good, on this page. */
+    refuse (kind) {
+      refused = kind
       set(access)
     }
   }

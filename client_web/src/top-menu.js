@@ -1,6 +1,6 @@
 // The top toolbar's "More" (⋯) menu on a narrow screen (a phone): the top bar keeps one row with
-// the document's name, the connection dot and Edit / Split / View; Export, History, Copy link
-// and the theme choice move into a popup under the "⋯" button, and back where they were on a
+// the document's name, the connection dot and Edit / Split / View; Export, Document, History, Copy link,
+// Share and the theme choice move into a popup under the "⋯" button, and back where they were on a
 // wide screen. The elements themselves move (re-parented), so their handlers, ids and
 // data-testids stay the same.
 //
@@ -72,7 +72,7 @@ export const setupTopMenu = ({ wrap, button, panel, items, query = '(max-width: 
   panel.addEventListener('click', (event) => {
     const target = event.target instanceof Element ? event.target : null
     if (!target) return
-    if (target.closest('#history-button')) close(false) // the panel takes the focus
+    if (target.closest('#history-button, #share-button, #document-list')) close(false) // the panel / dialog takes the focus
     else if (target.closest('#copy-link, [role=menuitem]')) close(true)
   })
   document.addEventListener('pointerdown', (event) => {

@@ -9,6 +9,7 @@ import {
   documentNameProblem, documentPath, documentNameFromPath
 } from '../src/protocol.js'
 import { EDIT_PAUSE_MS, SaveTracker, SAVE_TEXT, outgoingKind } from '../src/save-tracker.js'
+import { PendingEdits } from '../src/pending-edits.js'
 import { connectionState, CONNECTION_TEXT, OFFLINE_AFTER_FAILURES } from '../src/connection-status.js'
 
 const contract = JSON.parse(await readFile(new URL('../../shared/protocol.json', import.meta.url), 'utf8'))
@@ -55,9 +56,18 @@ test('only sync step 2 and sync update messages are counted as update-bearing', 
   assert.equal(outgoingKind(new Uint8Array([])), 'other')
 })
 
-test('save status: saving until the server acks everything sent on this socket', () => {
+/** Until the tracker's list has stored every change asked for so far. */
+const settled = async (tracker) => {
+  for (let i = 0; i < 5; i++) {
+    await tracker.edits.flushed()
+    await new Promise((resolve) => setTimeout(resolve, 0))
+  }
+}
+
+test('save status: saving until the server acks everything sent on this socket', async () => {
   const socket = {}
   const tracker = new SaveTracker()
+  await tracker.edits.refresh()
   tracker.socketCreated(socket)
   assert.equal(tracker.status(true).text, SAVE_TEXT.saved)
   tracker.outgoing(socket, frame(MESSAGE.sync, SYNC_STEP.step1, 0))
@@ -68,16 +78,24 @@ test('save status: saving until the server acks everything sent on this socket',
   assert.equal(tracker.sent, 2)
   assert.equal(tracker.status(true).text, 'Saving…')
   tracker.ack(1)
+  await settled(tracker)
   assert.equal(tracker.status(true).text, 'Saving…')
   tracker.ack(2)
+  await settled(tracker)
   assert.equal(tracker.pending, 0)
   assert.equal(tracker.status(true).text, 'All changes saved')
 })
 
-test('save status: local edits are counted while disconnected and cleared by the next full ack', () => {
-  const remembered = []
+test('save status: nothing is claimed before the shared list is read', async () => {
+  const tracker = new SaveTracker()
+  assert.deepEqual(tracker.status(false), { state: 'unknown', text: null })
+  await tracker.edits.refresh()
+  assert.equal(tracker.status(false).text, SAVE_TEXT.saved)
+})
+
+test('save status: edits without witnesses are counted while disconnected and cleared by the next full ack', async () => {
   let clock = 0
-  const tracker = new SaveTracker({ onPendingChange: (n) => remembered.push(n), now: () => clock })
+  const tracker = new SaveTracker({ edits: new PendingEdits({ now: () => clock }) })
   const first = {}
   tracker.socketCreated(first)
   tracker.localTransaction()
@@ -87,6 +105,7 @@ test('save status: local edits are counted while disconnected and cleared by the
   tracker.localTransaction()
   clock += EDIT_PAUSE_MS
   tracker.localTransaction()
+  await settled(tracker)
   assert.equal(tracker.status(false).text, 'Unsaved changes, kept on this device')
   assert.equal(tracker.status(false).state, 'local')
   // a late ack of the old socket is ignored by y-websocket; a new socket starts from zero
@@ -94,27 +113,32 @@ test('save status: local edits are counted while disconnected and cleared by the
   tracker.socketCreated(second)
   assert.equal(tracker.status(true).text, 'Saving…') // nothing sent yet, but 3 changes unsaved
   tracker.ack(0) // an ack before our step 2 proves nothing
+  await settled(tracker)
   assert.equal(tracker.pending, 3)
   tracker.outgoing(second, frame(MESSAGE.sync, SYNC_STEP.step2, 0))
   tracker.ack(1)
+  await settled(tracker)
   assert.equal(tracker.pending, 0)
   assert.equal(tracker.status(false).text, 'All changes saved')
-  assert.deepEqual(remembered, [1, 2, 3, 0])
   assert.equal(SAVE_TEXT.pendingTitle(1), '1 edit not on the server yet; they are sent when the connection is back')
 })
 
-test('save status: a burst of typing is one edit, a pause starts the next', () => {
+test('save status: a burst of typing is one edit, a pause starts the next', async () => {
   let clock = 0
-  const tracker = new SaveTracker({ now: () => clock })
+  const edits = new PendingEdits({ now: () => clock })
   for (let key = 0; key < 20; key++) {
-    tracker.localTransaction()
+    edits.record({ ins: [7, key], del: null })
     clock += 120 // typing speed
   }
-  assert.equal(tracker.pending, 1)
+  await edits.flushed()
+  assert.equal(edits.count, 1)
+  assert.deepEqual(edits.list()[0].ins, [7, 19])
   clock += EDIT_PAUSE_MS
-  tracker.localTransaction()
-  tracker.localTransaction()
-  assert.equal(tracker.pending, 2)
+  edits.record({ ins: [7, 20], del: null })
+  edits.record({ ins: null, del: [3, 4] })
+  await edits.flushed()
+  assert.equal(edits.count, 2)
+  assert.deepEqual(edits.list()[1], { id: edits.list()[1].id, tab: edits.tab, at: clock, ins: [7, 20], dels: [[3, 4]] })
 })
 
 test('sends on a socket that is no longer current are not counted', () => {
@@ -139,5 +163,7 @@ test('connection status rule', () => {
   assert.equal(connectionState({ ...facts, failures: OFFLINE_AFTER_FAILURES, browserOnline: false }), 'offline')
   assert.equal(connectionState({ ...facts, browserOnline: false }), 'offline')
   assert.equal(connectionState({ ...facts, refused: true, everOpened: true }), 'offline')
-  assert.deepEqual(Object.values(CONNECTION_TEXT), ['Connected', 'Connecting…', 'Reconnecting…', "Can't reach the server", 'Offline'])
+  // a refused token is said as such, whatever the network
+  assert.equal(connectionState({ ...facts, refused: true, accessRefused: true, browserOnline: false }), 'refused')
+  assert.deepEqual(Object.values(CONNECTION_TEXT), ['Connected', 'Connecting…', 'Reconnecting…', "Can't reach the server", 'Offline', 'Access refused'])
 })

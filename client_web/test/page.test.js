@@ -1,6 +1,6 @@
 // Unit tests of the editor page's wiring that needs no browser: the connection's URL and query,
 // what the indicators show, the published presence, read-only switching, the remembered unsaved
-// count, the share link and the editor's read-only guards (no DOM: plain objects stand in).
+// count, the copied link and the editor's read-only guards (no DOM: plain objects stand in).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { EditorState } from '@codemirror/state'
@@ -12,6 +12,7 @@ import { userState } from '../src/presence.js'
 import { deletedAccess, readOnlyReason, setupReadOnly } from '../src/read-only.js'
 import { accessFor } from '../src/access.js'
 import { SAVE_TEXT, setupSaveTracker, unsavedKey, whenSaved } from '../src/save-tracker.js'
+import { memoryStore } from '../src/pending-edits.js'
 import { shareUrl } from '../src/copy-link.js'
 import { editability, isRedoKey, undoKeys } from '../src/editor-view.js'
 
@@ -193,29 +194,43 @@ const memoryStorage = (entries = []) => {
   }
 }
 
-test('the unsaved count survives a reload, and "Discard my copy" forgets it for good', () => {
+test('the unsaved edits survive a reload, an older page\'s count is carried over, and "Discard my copy" forgets them', async () => {
   const key = unsavedKey('team/notes')
   assert.equal(key, 'tandem:unsaved:team/notes')
   const storage = memoryStorage([[key, '3']])
+  const store = memoryStore()
   let changes = 0
-  const saves = setupSaveTracker({ name: 'team/notes', storage, onChange: () => changes++ })
+  const saves = setupSaveTracker({ name: 'team/notes', storage, store, onChange: () => changes++ })
+  // the older page's count is read once and becomes edits of the shared list
+  assert.equal(storage.values.has(key), false)
+  await saves.tracker.edits.flushed()
   assert.equal(saves.tracker.pending, 3)
-  saves.tracker.localTransaction()
-  assert.equal(storage.values.get(key), '4')
-  assert.equal(changes, 1)
+  saves.tracker.localTransaction({ ins: [1, 0], del: null })
+  await saves.tracker.edits.flushed()
+  assert.equal(saves.tracker.pending, 4)
+  assert.ok(changes > 0)
 
-  saves.forget()
-  assert.equal(storage.values.has(key), false)
-  saves.tracker.localTransaction()
-  assert.equal(storage.values.has(key), false)
+  // a reload (another page) reads the same list
+  const again = setupSaveTracker({ name: 'team/notes', storage, store, onChange: () => {} })
+  await again.tracker.edits.refresh()
+  assert.equal(again.tracker.pending, 4)
+
+  await saves.forget()
+  assert.equal(saves.tracker.pending, 0)
+  saves.tracker.localTransaction({ ins: [1, 1], del: null })
+  await saves.tracker.edits.flushed()
+  assert.equal((await store.load()).length, 0)
 
   for (const junk of ['-2', 'many', '']) {
-    assert.equal(setupSaveTracker({ name: 'x', storage: memoryStorage([[unsavedKey('x'), junk]]), onChange: () => {} }).tracker.pending, 0, junk)
+    const other = setupSaveTracker({ name: 'x', storage: memoryStorage([[unsavedKey('x'), junk]]), store: memoryStore(), onChange: () => {} })
+    await other.tracker.edits.flushed()
+    assert.equal(other.tracker.pending, 0, junk)
   }
 })
 
 test('waiting for saved: true once connected and saved, false after the time is up', async () => {
-  const { tracker } = setupSaveTracker({ name: 'w', storage: memoryStorage(), onChange: () => {} })
+  const { tracker } = setupSaveTracker({ name: 'w', storage: memoryStorage(), store: memoryStore(), onChange: () => {} })
+  await tracker.edits.refresh()
   let connected = false
   assert.equal(await whenSaved({ tracker, connected: () => connected, ms: 30, pollMs: 5 }), false)
   connected = true
@@ -228,8 +243,13 @@ test('waiting for saved: true once connected and saved, false after the time is 
   assert.equal(await waiting, true)
 })
 
-test('the shared link is the editor address without the token', () => {
+test('the copied link is the editor address with the page\'s own token, if it has one', () => {
   assert.equal(shareUrl('https://tandem.example', 'team/a b'), 'https://tandem.example/d/team/a%20b')
+  assert.equal(shareUrl('https://tandem.example', 'team/a b', null), 'https://tandem.example/d/team/a%20b')
+  assert.equal(shareUrl('https://tandem.example', 'team/a b', ''), 'https://tandem.example/d/team/a%20b')
+  assert.equal(shareUrl('http://127.0.0.1:8000', 'notes', 'aa.bb-_.cc'), 'http://127.0.0.1:8000/d/notes?token=aa.bb-_.cc')
+  // whatever a token holds, it stays one query value
+  assert.equal(shareUrl('https://t.example', 'n', 'a&b=c#d'), 'https://t.example/d/n?token=a%26b%3Dc%23d')
 })
 
 test('a read-only editor refuses input and its undo keys do nothing', () => {

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..config import Synchronous
 from .base import (
     AckCallback,
+    AuthorInfo,
     DocumentInfo,
     NewestVersion,
     Store,
@@ -23,6 +24,7 @@ from .compaction import compact_updates
 
 __all__ = [
     "AckCallback",
+    "AuthorInfo",
     "DocumentInfo",
     "NewestVersion",
     "Store",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +82,37 @@ class StoredFile:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorInfo:
+    """Who sent a Yjs client id's structs: ``source`` "subject" (a token's ``sub``) or "name"
+    (the name the connection showed); Unix times of the first and the latest record."""
+
+    client_id: int
+    author: str
+    source: str
+    first_at: float
+    last_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class NewestVersion:
     id: int
     digest: bytes | None
     auto: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SnippetPart:
+    """A piece of a search result's snippet; ``hit``: it is (part of) a searched word."""
+
+    text: str
+    hit: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    name: str
+    title: str | None
+    snippet: tuple[SnippetPart, ...]
 
 
 @dataclass(slots=True)
@@ -116,6 +143,13 @@ class Store(ABC):
         appends nothing but orders ``on_commit`` after every earlier append."""
 
     @abstractmethod
+    def record_author(self, doc: str, client_id: int, author: str, source: str) -> None:
+        """Queue an author row of ``doc``'s authors map, committed in the same transaction as
+        the appends queued around it (never after one queued later). An existing row keeps
+        its author unless both it and this one are name-sourced (a rename); ``last_at``
+        becomes the commit's time either way."""
+
+    @abstractmethod
     async def flush(self) -> None:
         """Wait until everything queued before this call is committed (through failures)."""
 
@@ -135,8 +169,9 @@ class Store(ABC):
 
     @abstractmethod
     async def delete_document(self, doc: str, tombstone: bytes | None = None) -> bool:
-        """Remove a document, its log, its versions and its files in one transaction, leaving
-        ``tombstone`` (a state vector) in its place; returns whether it existed."""
+        """Remove a document, its log, its versions, its files and its authors map in one
+        transaction, leaving ``tombstone`` (a state vector) in its place; returns whether it
+        existed."""
 
     @abstractmethod
     async def save_version(
@@ -209,6 +244,19 @@ class Store(ABC):
         """A file of ``doc`` (None if ``doc`` has no file of that id)."""
 
     @abstractmethod
+    async def authors(self, doc: str) -> list[AuthorInfo]:
+        """``doc``'s authors map as committed, oldest first."""
+
+    @abstractmethod
+    async def copy_authors(
+        self, src: str, dst: str, clients: Mapping[int, int] | None = None
+    ) -> int:
+        """Give ``dst`` the authors map of ``src`` (rows ``dst`` has already are kept), in one
+        transaction after every earlier append; returns how many rows were copied.
+        ``clients``: old client id → new one, for a copy written under new ids (only the rows
+        of those clients are copied, each under its new id)."""
+
+    @abstractmethod
     async def count_named_versions(self, doc: str) -> int: ...
 
     @abstractmethod
@@ -217,6 +265,41 @@ class Store(ABC):
 
     @abstractmethod
     async def schema_version(self) -> int: ...
+
+    # --- the search index (see server.search_index) -------------------------------------------
+
+    # Told of each document once its log is compacted (the search index takes it again).
+    on_compacted: Callable[[str], None] | None = None
+
+    @abstractmethod
+    async def index_document(
+        self, doc: str, title: str | None, body: str, *, source_at: float | None = None
+    ) -> bool:
+        """Make ``title`` and ``body`` what the search finds ``doc`` by. ``source_at``: the
+        document's ``updated_at`` the text was read at (None: the text is a loaded room's, as
+        of every append queued before this call). Nothing is written for a document that does
+        not exist (deleted meanwhile) or that the index holds a newer text of; returns whether
+        the index holds this one."""
+
+    @abstractmethod
+    async def search(self, query: str, scopes: Iterable[str], limit: int) -> list[SearchHit]:
+        """The documents within ``scopes`` (token scopes: ``*``, a prefix ending in ``/``, a
+        name) whose indexed title or text holds every word of ``query`` (the last one also as
+        a prefix), best first."""
+
+    @abstractmethod
+    async def titles(self, names: Iterable[str] | None = None) -> dict[str, str]:
+        """The indexed title of each document that has one (of ``names``, or of all)."""
+
+    @abstractmethod
+    async def stale_documents(self, after: str, before: float, limit: int) -> list[DocumentInfo]:
+        """Documents named after ``after`` (in name order) changed since their text was last
+        indexed, or never indexed, whose last change is older than ``before``."""
+
+    @abstractmethod
+    async def indexed_through(self, scopes: Iterable[str]) -> float | None:
+        """A time before which every committed change of the documents within ``scopes`` is
+        in the index (None: every one is)."""
 
     # --- the webhook outbox (see .events) ------------------------------------------------------
 

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,13 @@ import asyncpg
 from pycrdt import get_state
 
 from . import postgres_outbox as outbox
+from . import postgres_search as search_index
 from .base import (
     AckCallback,
+    AuthorInfo,
     DocumentInfo,
     NewestVersion,
+    SearchHit,
     Store,
     StoredDocument,
     StoredFile,
@@ -43,6 +46,7 @@ from .events import (
     PendingChange,
     state_vector_of,
 )
+from .fulltext import Entry
 from .postgres_schema import SCHEMA_VERSION, migrate
 from .versions_codec import pack, unpack
 from .writer import Append, GroupCommitWriter, WriteOp, bound
@@ -177,6 +181,9 @@ class PostgresStore(Store):
     def append(self, doc: str, data: bytes | None, on_commit: AckCallback | None = None) -> None:
         self._writer.append(doc, data, on_commit)
 
+    def record_author(self, doc: str, client_id: int, author: str, source: str) -> None:
+        self._writer.record_author(doc, (client_id, author, source))
+
     async def flush(self) -> None:
         await self._writer.flush()
 
@@ -190,11 +197,20 @@ class PostgresStore(Store):
         for job in batch:
             if job.data is not None and job.doc is not None:
                 per_doc.setdefault(job.doc, []).append(job)
-        # Documents in one order in every commit, so two instances never lock them crosswise.
+        # Documents in one order in every commit, so two instances never lock them crosswise
+        # (author rows too: sorted, and always after the documents rows, as a deletion takes
+        # them; the sort is stable, so two rows of one client id keep their order).
         names = sorted(per_doc)
+        authors = sorted(
+            ((job.doc, *job.author, now, now) for job in batch if job.author is not None),
+            key=lambda row: (row[0], row[1]),
+        )
         async with self._pool.acquire() as conn, conn.transaction():
             if not names:
-                await conn.execute("SELECT 1")  # an empty batch (a flush) proves the server is up
+                if authors:
+                    await conn.executemany(_UPSERT_AUTHOR, authors)
+                else:  # an empty batch (a flush) proves the server is up
+                    await conn.execute("SELECT 1")
                 return []
             rows = await conn.fetch(
                 _UPSERT_DOCUMENTS,
@@ -217,6 +233,8 @@ class PostgresStore(Store):
             await conn.copy_records_to_table(
                 "updates", records=records, columns=["doc", "seq", "data", "created_at"]
             )
+            if authors:
+                await conn.executemany(_UPSERT_AUTHOR, authors)
             if self.webhook_targets:
                 created = {
                     row["name"]: state_vector_of(
@@ -328,6 +346,8 @@ class PostgresStore(Store):
                 size,
                 state if len(parts) == 1 else None,
             )
+            if self.on_compacted is not None:
+                self.on_compacted(doc)
             return True
 
         return op
@@ -505,6 +525,8 @@ class PostgresStore(Store):
             await conn.execute("DELETE FROM versions WHERE doc = $1", doc)
             await conn.execute("DELETE FROM version_counters WHERE doc = $1", doc)
             await conn.execute("DELETE FROM files WHERE doc = $1", doc)
+            await search_index.forget(conn, doc)
+            await conn.execute("DELETE FROM authors WHERE doc = $1", doc)
             if tombstone is not None:
                 await conn.execute(
                     "INSERT INTO tombstones (name, deleted_at, state_vector) VALUES ($1, $2, $3) "
@@ -560,6 +582,48 @@ class PostgresStore(Store):
                 f"SELECT {columns} FROM files WHERE doc = $1 AND id = $2", doc, file_id
             )
         return None if row is None else _stored_file(row)
+
+    # --- the authors map -----------------------------------------------------------------------
+
+    async def authors(self, doc: str) -> list[AuthorInfo]:
+        async with self._reading(f"read the authors of {doc!r}") as conn:
+            rows = await conn.fetch(
+                "SELECT client_id, author, source, first_at, last_at FROM authors "
+                "WHERE doc = $1 ORDER BY first_at, client_id",
+                doc,
+            )
+        return [
+            AuthorInfo(r["client_id"], r["author"], r["source"], r["first_at"], r["last_at"])
+            for r in rows
+        ]
+
+    async def copy_authors(
+        self, src: str, dst: str, clients: Mapping[int, int] | None = None
+    ) -> int:
+        async def op(conn: asyncpg.Connection) -> int:
+            if clients is not None:
+                renamed = await conn.fetch(
+                    "INSERT INTO authors (doc, client_id, author, source, first_at, last_at) "
+                    "SELECT $1, m.new, a.author, a.source, a.first_at, a.last_at FROM authors a "
+                    "JOIN unnest($3::bigint[], $4::bigint[]) AS m(old, new) "
+                    "ON a.client_id = m.old WHERE a.doc = $2 "
+                    "ON CONFLICT (doc, client_id) DO NOTHING RETURNING client_id",
+                    dst,
+                    src,
+                    list(clients),
+                    list(clients.values()),
+                )
+                return len(renamed)
+            copied = await conn.fetch(
+                "INSERT INTO authors (doc, client_id, author, source, first_at, last_at) "
+                "SELECT $1, client_id, author, source, first_at, last_at FROM authors "
+                "WHERE doc = $2 ON CONFLICT (doc, client_id) DO NOTHING RETURNING client_id",
+                dst,
+                src,
+            )
+            return len(copied)
+
+        return int(await self._writer.submit(op))
 
     async def load_document(self, doc: str) -> StoredDocument:
         try:
@@ -643,6 +707,30 @@ class PostgresStore(Store):
         async with self._reading(f"read the log of {doc!r}") as conn:
             return int(await conn.fetchval("SELECT count(*) FROM updates WHERE doc = $1", doc))
 
+    # --- the search index (see .postgres_search) ----------------------------------------------
+
+    async def index_document(
+        self, doc: str, title: str | None, body: str, *, source_at: float | None = None
+    ) -> bool:
+        op = bound(search_index.index, doc, Entry.of(title, body), source_at)
+        return bool(await self._writer.submit(op))
+
+    async def search(self, query: str, scopes: Iterable[str], limit: int) -> list[SearchHit]:
+        async with self._reading("search") as conn:
+            return await search_index.search(conn, query, scopes, limit)
+
+    async def titles(self, names: Iterable[str] | None = None) -> dict[str, str]:
+        async with self._reading("read the titles") as conn:
+            return await search_index.titles(conn, names)
+
+    async def stale_documents(self, after: str, before: float, limit: int) -> list[DocumentInfo]:
+        async with self._reading("list the documents to index") as conn:
+            return await search_index.stale(conn, after, before, limit)
+
+    async def indexed_through(self, scopes: Iterable[str]) -> float | None:
+        async with self._reading("read how far the index is") as conn:
+            return await search_index.indexed_through(conn, scopes)
+
     # --- the webhook outbox --------------------------------------------------------------------
 
     async def quiet_changes(self, now: float, quiet: float, max_wait: float) -> list[PendingChange]:
@@ -675,6 +763,15 @@ _VERSION_COLUMNS = (
     "id, created_at, label, COALESCE(state_bytes, length(data)) AS size, auto, number"
 )
 _FILE_COLUMNS = "id, doc, content_type, size, sha256, created_at"
+# As SQLite's: a new row, or a name-sourced one renamed by a name; last_at moves on either way.
+_UPSERT_AUTHOR = """
+    INSERT INTO authors AS a (doc, client_id, author, source, first_at, last_at)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (doc, client_id) DO UPDATE SET
+        author = CASE WHEN a.source = 'name' AND excluded.source = 'name'
+                      THEN excluded.author ELSE a.author END,
+        last_at = GREATEST(a.last_at, excluded.last_at)
+"""
 
 
 def _version_info(r: asyncpg.Record) -> VersionInfo:

@@ -106,16 +106,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE UNIQUE INDEX files_doc_sha256 ON files (doc, sha256)",
     ),
     # 5: the search index (as SQLite's 9), with PostgreSQL's full-text search: 'simple' (no
-    # stemming, any language), title weighted above the text.
+    # stemming, any language), over the words as the search cuts a query into them
+    # (tandem_search_words: accents and the punctuation that joins paths, addresses and
+    # identifiers into one token taken out, as SQLite's unicode61 does), the title weighted
+    # above the text. A digest of what was indexed: the same text is not indexed again.
     (
+        r"""CREATE FUNCTION tandem_search_words(value text) RETURNS text
+            LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT translate(
+                regexp_replace(normalize(value, NFKD), '[\u0300-\u036f]+', '', 'g'),
+                './-@:_~+=&?#%<>\', '                ') $$""",
         """CREATE TABLE doc_search (
             doc text PRIMARY KEY,
             title text,
             body text NOT NULL,
+            digest bytea NOT NULL,
             indexed_at double precision NOT NULL,
             tsv tsvector GENERATED ALWAYS AS (
-                setweight(to_tsvector('simple', coalesce(title, '')), 'A')
-                || setweight(to_tsvector('simple', body), 'B')
+                setweight(to_tsvector('simple', tandem_search_words(coalesce(title, ''))), 'A')
+                || setweight(to_tsvector('simple', tandem_search_words(body)), 'B')
             ) STORED
         )""",
         "CREATE INDEX doc_search_tsv ON doc_search USING gin (tsv)",

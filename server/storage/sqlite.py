@@ -9,7 +9,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,13 @@ from pycrdt import get_state
 
 from ..config import Synchronous
 from . import sqlite_outbox as outbox
+from . import sqlite_search as search_index
 from .base import (
     AckCallback,
+    AuthorInfo,
     DocumentInfo,
     NewestVersion,
+    SearchHit,
     Store,
     StoredDocument,
     StoredFile,
@@ -38,6 +41,7 @@ from .events import (
     OutboxEvent,
     PendingChange,
 )
+from .fulltext import Entry
 from .sqlite_schema import SCHEMA_VERSION, enable_incremental_vacuum, migrate, rollback
 from .versions_codec import pack, unpack
 from .writer import Append, GroupCommitWriter, WriteOp, bound
@@ -139,6 +143,9 @@ class SQLiteStore(Store):
     def append(self, doc: str, data: bytes | None, on_commit: AckCallback | None = None) -> None:
         self._writer.append(doc, data, on_commit)
 
+    def record_author(self, doc: str, client_id: int, author: str, source: str) -> None:
+        self._writer.record_author(doc, (client_id, author, source))
+
     async def flush(self) -> None:
         await self._writer.flush()
 
@@ -154,6 +161,7 @@ class SQLiteStore(Store):
         self._check_fault()
         now = time.time()
         rows = [(job.doc, job.data, now) for job in batch if job.data is not None]
+        authors = [(job.doc, *job.author, now, now) for job in batch if job.author is not None]
         per_doc: dict[str, list[int]] = {}
         for job in batch:
             if job.data is not None and job.doc is not None:
@@ -186,6 +194,8 @@ class SQLiteStore(Store):
                          tail_bytes = tail_bytes + excluded.tail_bytes""",
                     [(doc, now, now, b, n, b) for doc, (n, b) in per_doc.items()],
                 )
+            if authors:
+                await conn.executemany(_UPSERT_AUTHOR, authors)
             await conn.execute("COMMIT")
         except BaseException:
             await rollback(conn)
@@ -294,6 +304,8 @@ class SQLiteStore(Store):
             )
             self.health.compactions += 1
             self._vacuum_due = True
+            if self.on_compacted is not None:
+                self.on_compacted(doc)
             return True
 
         return op
@@ -431,6 +443,8 @@ class SQLiteStore(Store):
             await conn.execute("DELETE FROM versions WHERE doc = ?", (doc,))
             await conn.execute("DELETE FROM version_counters WHERE doc = ?", (doc,))
             await conn.execute("DELETE FROM files WHERE doc = ?", (doc,))
+            await search_index.forget(conn, doc)
+            await conn.execute("DELETE FROM authors WHERE doc = ?", (doc,))
             if tombstone is not None:
                 await conn.execute(
                     "INSERT INTO tombstones (name, deleted_at, state_vector) VALUES (?, ?, ?) "
@@ -478,6 +492,41 @@ class SQLiteStore(Store):
             row = await cur.fetchone()
         return None if row is None else _stored_file(row)
 
+    # --- the authors map -----------------------------------------------------------------------
+
+    async def authors(self, doc: str) -> list[AuthorInfo]:
+        async with self._reader.execute(
+            "SELECT client_id, author, source, first_at, last_at FROM authors WHERE doc = ? "
+            "ORDER BY first_at, client_id",
+            (doc,),
+        ) as cur:
+            return [AuthorInfo(*row) for row in await cur.fetchall()]
+
+    async def copy_authors(
+        self, src: str, dst: str, clients: Mapping[int, int] | None = None
+    ) -> int:
+        async def op(conn: aiosqlite.Connection) -> int:
+            if clients is not None:
+                copied = 0
+                for old, new in clients.items():
+                    cur = await conn.execute(
+                        "INSERT INTO authors (doc, client_id, author, source, first_at, "
+                        "last_at) SELECT ?, ?, author, source, first_at, last_at FROM authors "
+                        "WHERE doc = ? AND client_id = ? ON CONFLICT (doc, client_id) DO NOTHING",
+                        (dst, new, src, old),
+                    )
+                    copied += max(cur.rowcount, 0)
+                return copied
+            cur = await conn.execute(
+                "INSERT INTO authors (doc, client_id, author, source, first_at, last_at) "
+                "SELECT ?, client_id, author, source, first_at, last_at FROM authors "
+                "WHERE doc = ? ON CONFLICT (doc, client_id) DO NOTHING",
+                (dst, src),
+            )
+            return max(cur.rowcount, 0)
+
+        return int(await self._writer.submit(op))
+
     async def load_document(self, doc: str) -> StoredDocument:
         try:
             async with self._reader.execute(
@@ -522,6 +571,32 @@ class SQLiteStore(Store):
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    # --- the search index (see .sqlite_search) ------------------------------------------------
+
+    async def index_document(
+        self, doc: str, title: str | None, body: str, *, source_at: float | None = None
+    ) -> bool:
+        op = bound(search_index.index, doc, Entry.of(title, body), source_at)
+        return bool(await self._writer.submit(op))
+
+    async def search(self, query: str, scopes: Iterable[str], limit: int) -> list[SearchHit]:
+        try:
+            return await search_index.search(self._reader, query, scopes, limit)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot search: {exc}") from exc
+
+    async def titles(self, names: Iterable[str] | None = None) -> dict[str, str]:
+        return await search_index.titles(self._reader, names)
+
+    async def stale_documents(self, after: str, before: float, limit: int) -> list[DocumentInfo]:
+        return await search_index.stale(self._reader, after, before, limit)
+
+    async def indexed_through(self, scopes: Iterable[str]) -> float | None:
+        try:
+            return await search_index.indexed_through(self._reader, scopes)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read how far the index is: {exc}") from exc
+
     # --- the webhook outbox --------------------------------------------------------------------
 
     async def quiet_changes(self, now: float, quiet: float, max_wait: float) -> list[PendingChange]:
@@ -550,6 +625,14 @@ class SQLiteStore(Store):
 
 
 _VERSION_COLUMNS = "id, created_at, label, COALESCE(state_bytes, LENGTH(data)), auto, number"
+# A row of the authors map: a new one, or a rename of a name-sourced one by a name (a subject's
+# row keeps its author, and a name never becomes a subject's); last_at moves on either way.
+_UPSERT_AUTHOR = """INSERT INTO authors (doc, client_id, author, source, first_at, last_at)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (doc, client_id) DO UPDATE SET
+      author = CASE WHEN authors.source = 'name' AND excluded.source = 'name'
+                    THEN excluded.author ELSE authors.author END,
+      last_at = MAX(authors.last_at, excluded.last_at)"""
 _FILE_COLUMNS = "id, doc, content_type, size, sha256, created_at"
 
 

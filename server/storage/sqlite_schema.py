@@ -125,15 +125,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE UNIQUE INDEX files_doc_sha256 ON files (doc, sha256)",
     ),
-    # 9: the search index: each document's title and text as of its last indexing (FTS5),
-    # and when that was, so only documents changed since are indexed again.
+    # 9: the search index: each document's title and text as of its last indexing (FTS5, its
+    # rowid the state row's id: an FTS5 row is found fast only by rowid), and the state: the
+    # title, a digest of what was indexed (the same text is not indexed again) and the
+    # document's updated_at that text is as of, so only documents changed since are indexed
+    # again.
     (
         """CREATE VIRTUAL TABLE doc_search USING fts5(
-            doc UNINDEXED, title, body, tokenize = 'unicode61 remove_diacritics 2'
+            title, body, tokenize = 'unicode61 remove_diacritics 2'
         )""",
         """CREATE TABLE doc_search_state (
-            doc TEXT PRIMARY KEY,
+            id INTEGER PRIMARY KEY,
+            doc TEXT NOT NULL UNIQUE,
             title TEXT,
+            digest BLOB NOT NULL,
             indexed_at REAL NOT NULL
         )""",
     ),

@@ -28,6 +28,8 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 # A write of its own (a version, a compaction, a deletion): the backend runs it in a transaction.
 WriteOp = Callable[[Any], Awaitable[Any]]
+# A row of a document's authors map: (client id, author, source).
+AuthorRow = tuple[int, str, str]
 
 
 def bound(work: Callable[..., Awaitable[Any]], *args: Any) -> WriteOp:
@@ -50,6 +52,8 @@ class Append:
     queued_at: float = field(default_factory=time.monotonic)
     # The document's sequence number the commit gave it (stores that number appends).
     seq: int | None = None
+    # An authors-map row, committed with the batch this job is in (``data`` is None then).
+    author: AuthorRow | None = None
 
 
 class GroupCommitWriter:
@@ -97,6 +101,12 @@ class GroupCommitWriter:
 
     def append(self, doc: str, data: bytes | None, on_commit: AckCallback | None = None) -> None:
         self._queue.append(Append(doc, data, on_commit))
+        self._wakeup.set()
+
+    def record_author(self, doc: str, row: AuthorRow) -> None:
+        """Queue an authors-map row: it commits with the appends of the same batch (in the
+        order queued, so never after an append queued later)."""
+        self._queue.append(Append(doc, None, author=row))
         self._wakeup.set()
 
     async def flush(self) -> None:

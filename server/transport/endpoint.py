@@ -86,6 +86,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
             name,
             read_only=grant.role < Role.write,
             expires_at=grant.expires_at,
+            subject=grant.subject,
         )
     finally:
         leave(request, admission)
@@ -101,6 +102,7 @@ async def _serve(
     *,
     read_only: bool,
     expires_at: float | None,
+    subject: str | None,
 ) -> None:
     settings = request.app[SETTINGS]
     rooms = request.app[ROOMS]
@@ -121,6 +123,7 @@ async def _serve(
         read_only=read_only,
         outbox_limit=settings.outbox_limit,
         remote=request.remote or "?",
+        subject=subject,
     )
     sender = asyncio.create_task(conn.run_sender(), name=f"tandem-send-{conn.id}")
     expiry: asyncio.TimerHandle | None = None
