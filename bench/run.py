@@ -22,10 +22,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import loadgen, procstat, reading, report, servers, traces
+from . import loadgen, procstat, reading, report, servers, stored, traces
 from .report import Row
 from .servers import ALL, BASELINE, BASELINE_REPO, PYCRDT, RELAY, STORES, TANDEM, TANDEMS, Server
-from .workloads import w1_throughput, w2_latency, w3_late_joiner, w4_connections, w5_storage
+from .workloads import (
+    w1_throughput,
+    w2_latency,
+    w3_late_joiner,
+    w4_connections,
+    w5_storage,
+    w6_crowd,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -51,6 +58,11 @@ class Plan:
     w5_cold_timeout: float = 45.0
     w5_replay_timeout: float = 150.0
     w1_timeout: float = 300.0
+    # W6: (rooms, users per room, edits per user per second), each without acks (every server)
+    # and with acks (Tandem, as the editor connects).
+    w6_points: tuple[tuple[int, int, float], ...] = ((300, 5, 2.0), (500, 5, 2.0))
+    w6_warmup: float = 3.0
+    w6_seconds: float = 10.0
 
 
 QUICK = Plan(
@@ -68,7 +80,15 @@ QUICK = Plan(
     w5_cold_timeout=30.0,
     w5_replay_timeout=60.0,
     w1_timeout=120.0,
+    w6_points=((300, 5, 2.0),),
+    w6_warmup=2.0,
+    w6_seconds=6.0,
 )
+
+
+def w6_name(point: tuple[int, int, float], *, acks: bool = False) -> str:
+    rooms, users, rate = point
+    return f"W6 {rooms}×{users}×{rate:g}" + (" acks" if acks else "")
 
 
 def w1_name(trace: str, limit: int | None, total: int) -> str:
@@ -155,8 +175,8 @@ class Bench:
                 if STORES[server.kind]:
                     figures["db_bytes_after_stop"] = server.db_bytes()
                     figures["merged_state_bytes"] = len(trace.state)
-                if server.kind in TANDEMS:  # every update acked = committed
-                    figures["stored_percent"] = 100.0 if figures.get("durable_seconds") else None
+                if server.kind in TANDEMS:  # counted in the database, as for the peers
+                    figures.update(stored.tandem_stored(server.db, trace))
                 if server.kind == PYCRDT:
                     rows = _pycrdt_rows(server.db)
                     figures["stored_rows_after_stop"] = rows
@@ -202,6 +222,36 @@ class Bench:
 
         await self.interleaved("W4", self.kinds, body, self.plan.w4_rounds)
 
+    async def w6(self) -> list[str]:
+        """Many rooms at human speed: every server without acks, then Tandem with them."""
+        p = self.plan
+        names = []
+        for point in p.w6_points:
+            for acks in (False, True):
+                # pycrdt-websocket falls seconds behind at W2's 40 rooms already.
+                kinds = tuple(k for k in self.kinds if k != PYCRDT and (not acks or k in TANDEMS))
+                if not kinds:
+                    continue
+
+                async def body(
+                    server: Server, point: tuple[int, int, float] = point, acks: bool = acks
+                ) -> dict[str, Any]:
+                    rooms, users, rate = point
+                    return await w6_crowd.run(
+                        server,
+                        rooms=rooms,
+                        users=users,
+                        rate=rate,
+                        warmup=p.w6_warmup,
+                        duration=p.w6_seconds,
+                        ack=acks,
+                    )
+
+                name = w6_name(point, acks=acks)
+                names.append(name)
+                await self.interleaved(name, kinds, body, p.rounds, retries=1)
+        return names
+
     async def w5(self) -> dict[str, Any]:
         if TANDEM not in self.kinds:
             return {}
@@ -227,7 +277,25 @@ def _pycrdt_rows(db: Path) -> int | None:
         return None
 
 
-def table_rows(w1_names: list[str]) -> list[Row]:
+def w6_rows(w6_names: list[str]) -> list[Row]:
+    rows: list[Row] = []
+    for w in w6_names:
+        rows.append(Row(w, "p50_ms", "p50 latency (ms)", "lower", digits=1))
+        rows.append(Row(w, "p99_ms", "p99 latency (ms)", "lower", digits=1))
+        if w.endswith(" acks"):
+            rows.append(Row(w, "ack_p50_ms", "p50 send → saved ack (ms)", "lower", digits=1))
+            rows.append(Row(w, "ack_p99_ms", "p99 send → saved ack (ms)", "lower", digits=1))
+        rows.append(Row(w, "all_delivered", "every edit delivered", "higher"))
+        rows.append(Row(w, "server_cpu_ms_per_edit", "server CPU per edit (ms)", "lower", digits=3))
+        rows.append(Row(w, "server_cpu_share", "server CPU (% of a core)", "lower", scale=100))
+        if not w.endswith(" acks"):
+            rows.append(
+                Row(w, "kib_per_idle_connection", "RSS per idle connection (KiB)", "lower", 1, 1)
+            )
+    return rows
+
+
+def table_rows(w1_names: list[str], w6_names: list[str] | None = None) -> list[Row]:
     rows: list[Row] = []
     for w in w1_names:
         rows.append(Row(w, "updates_per_s", "updates/s in", "higher"))
@@ -243,13 +311,16 @@ def table_rows(w1_names: list[str]) -> list[Row]:
         Row("W3", "first_request_after_start_ms", "first request after a restart (ms)", "lower"),
         Row("W4", "kib_per_connection", "server RSS per idle connection (KiB)", "lower", digits=1),
     ]
+    rows += w6_rows(w6_names or [])
     for w in w1_names:
         rows.append(Row(w, "stored_percent", "updates in the db after the run (%)", "higher", 1, 1))
         rows.append(Row(w, "db_bytes_after_stop", "db bytes after the run", "lower"))
     return rows
 
 
-def calibration(summary: report.Summary, w1_names: list[str]) -> dict[str, Any]:
+def calibration(
+    summary: report.Summary, w1_names: list[str], w6_names: list[str] | None = None
+) -> dict[str, Any]:
     """How far the load generator is from being the bottleneck, from the bare relay's runs."""
     out: dict[str, Any] = {}
     for w in w1_names:
@@ -271,15 +342,24 @@ def calibration(summary: report.Summary, w1_names: list[str]) -> dict[str, Any]:
             "loadgen_cpu_share": relay_w2.get("loadgen_cpu_share"),
             "sends_late_over_50ms": relay_w2.get("sends_late_over_50ms"),
         }
+    for w in w6_names or []:
+        relay_w6 = summary.get(w, {}).get(RELAY)
+        if relay_w6:
+            out[w] = {
+                "relay_p50_ms": relay_w6.get("p50_ms"),
+                "relay_p99_ms": relay_w6.get("p99_ms"),
+                "loadgen_cpu_share": relay_w6.get("loadgen_cpu_share"),
+                "sends_late_over_50ms": relay_w6.get("sends_late_over_50ms"),
+            }
     return out
 
 
 def calibration_text(cal: dict[str, Any]) -> str:
     lines = []
     for w, c in cal.items():
-        if w == "W2":
+        if w == "W2" or w.startswith("W6"):
             lines.append(
-                f"- W2 floor (bare relay): p50 {c['relay_p50_ms']} ms, p99 {c['relay_p99_ms']} "
+                f"- {w} floor (bare relay): p50 {c['relay_p50_ms']} ms, p99 {c['relay_p99_ms']} "
                 f"ms; load generator at {c['loadgen_cpu_share']:.0%} of a core, "
                 f"{c['sends_late_over_50ms']} sends more than 50 ms late."
             )
@@ -299,8 +379,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         plan = Plan(**{**asdict(plan), "rounds": args.rounds})
     if args.w2_rooms:
         plan = Plan(**{**asdict(plan), "w2_rooms": args.w2_rooms})
+    if args.w6:
+        points = tuple(_w6_point(p) for p in args.w6.split(","))
+        plan = Plan(**{**asdict(plan), "w6_points": points})
     kinds = tuple(k for k in ALL if k in args.servers.split(","))
-    only = set(args.only.split(",")) if args.only else {"w1", "w2", "w3", "w4", "w5"}
+    only = set(args.only.split(",")) if args.only else {"w1", "w2", "w3", "w4", "w5", "w6"}
     nofile = loadgen.raise_nofile_limit(65536)
     started = time.time()
     log("machine check (1 s sample of other processes' CPU use)")
@@ -313,10 +396,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     traces.load("automerge-paper", plan.w5_limit)
     errors: dict[str, str] = {}
     w1_names: list[str] = []
+    w6_names: list[str] = []
     storage: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tandem-bench-") as tmp:
         bench = Bench(plan, kinds, Path(tmp))
-        for name in ("w1", "w2", "w3", "w4", "w5"):
+        for name in ("w1", "w2", "w3", "w4", "w5", "w6"):
             if name not in only:
                 continue
             try:  # one workload's failure is reported, the others still run
@@ -330,14 +414,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 w1_names = outcome
             elif name == "w5":
                 storage = outcome
+            elif name == "w6":
+                w6_names = outcome
     log("strict update reading: cost per update, in-process")
     update_reading = reading.measure(plan.w1_traces)
     summary = report.summarise(bench.runs)
-    rows = table_rows(w1_names)
-    cal = calibration(summary, w1_names)
-    goals = report.targets(summary, storage, w1_names)
+    rows = table_rows(w1_names, w6_names)
+    cal = calibration(summary, w1_names, w6_names)
+    goals = report.targets(summary, storage, w1_names, w6_names)
     background_after = procstat.background_load()
-    notes = _notes(plan, w1_names)
+    notes = _notes(plan, w1_names, w6_names)
     markdown = "\n\n".join(
         part
         for part in (
@@ -376,7 +462,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _notes(plan: Plan, w1_names: list[str]) -> list[str]:
+def _notes(plan: Plan, w1_names: list[str], w6_names: list[str] | None = None) -> list[str]:
     notes = [
         f"Medians over {plan.rounds} interleaved round(s) (W4: {plan.w4_rounds}); "
         "every run on a freshly started server.",
@@ -403,9 +489,25 @@ def _notes(plan: Plan, w1_names: list[str]) -> list[str]:
         "pycrdt-websocket: WebsocketServer(auto_clean_rooms=True) + YRoom + SQLiteYStore "
         "(defaults) under Hypercorn; y-websocket: bin/server.js, no persistence.",
     ]
+    if w6_names:
+        notes.append(
+            "W6 crowd: R rooms × U users × E edits/s each ("
+            + ", ".join(w for w in w6_names if not w.endswith(" acks"))
+            + f"), {plan.w6_seconds:g} s measured after {plan.w6_warmup:g} s warm-up, "
+            "pre-encoded updates from one raw-socket load generator, every delivery timed "
+            "against its send; '… acks': Tandem with ?ack=1 as the editor connects, the saved "
+            "ack timed too; RSS per idle connection read after every user joined and the sockets "
+            "sat idle for 2 s (rooms included, as W4); pycrdt-websocket not run (it falls "
+            "seconds behind at W2's 40 rooms)."
+        )
     if any("first" in w for w in w1_names):
         notes.append("automerge-paper is capped in W1 to keep the whole run near 15 minutes.")
     return notes
+
+
+def _w6_point(text: str) -> tuple[int, int, float]:
+    rooms, users, rate = text.lower().split("x")
+    return int(rooms), int(users), float(rate)
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -418,7 +520,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short run (~3 min)")
     parser.add_argument("--rounds", type=int, default=0, help="override the number of rounds")
-    parser.add_argument("--only", default="", help="comma list of w1,w2,w3,w4,w5")
+    parser.add_argument("--only", default="", help="comma list of w1,w2,w3,w4,w5,w6")
     default_servers = [k for k in ALL if k != BASELINE or BASELINE_REPO is not None]
     parser.add_argument(
         "--servers",
@@ -426,6 +528,9 @@ def main() -> None:
         help="comma list of servers (tandem-baseline: TANDEM_BENCH_BASELINE=checkout)",
     )
     parser.add_argument("--w2-rooms", type=int, default=0, help="W2 rooms (default 40)")
+    parser.add_argument(
+        "--w6", default="", help="W6 points as ROOMSxUSERSxRATE, comma-separated (300x5x2,500x5x2)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     result = asyncio.run(main_async(args))

@@ -20,9 +20,16 @@ class ServerProcess:
     """``python -m server serve`` in a subprocess; restartable on the same database."""
 
     def __init__(
-        self, db: Path, *args: str, port: int = 0, env: dict[str, str] | None = None
+        self,
+        db: Path,
+        *args: str,
+        port: int = 0,
+        env: dict[str, str] | None = None,
+        module: str = "server",
     ) -> None:
         self.db = db
+        # What ``python -m`` runs: the server, or a module that wraps it (testkit/crashprobe.py).
+        self.module = module
         self.args = list(args)
         self.port = port
         self.env = env or {}
@@ -37,7 +44,7 @@ class ServerProcess:
         return self.url.replace("http://", "ws://") + "/ws"
 
     def start(self, timeout: float = 60) -> ServerProcess:
-        cmd = [sys.executable, "-m", "server", "serve", "--db", str(self.db)]
+        cmd = [sys.executable, "-m", self.module, "serve", "--db", str(self.db)]
         cmd += ["--port", str(self.port), *self.args]
         self.proc = subprocess.Popen(
             cmd,

@@ -59,11 +59,12 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def fill(directory: Path) -> Path:
     filler = directory / "filler"
-    with filler.open("wb") as fh:
+    # Unbuffered: a buffered file keeps what a short write left over and raises again when it
+    # closes, however much space was left.
+    with filler.open("wb", buffering=0) as fh:
         try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
+            while fh.write(b"\0" * 65536):
+                pass
         except OSError:
             pass
     return filler
