@@ -10,7 +10,7 @@ DB ?= tandem.db
 
 CLIENT_SOURCES := $(shell find client_web/src -type f 2>/dev/null) client_web/build.mjs shared/protocol.json
 
-.PHONY: setup run test lint bench bench-cluster chromium clean
+.PHONY: setup run test lint bench bench-crowd bench-cluster chromium clean
 
 setup: $(VENV)/.installed tests/node/node_modules/.installed client_web/dist/.built
 
@@ -65,6 +65,11 @@ bench/node/node_modules/.installed: bench/node/package.json bench/node/package-l
 # BENCH_ARGS=--quick for a ~5 min run; results in bench/results/<timestamp>.json + latest.json.
 bench: $(VENV)/.installed $(BENCH_VENV)/.installed bench/node/node_modules/.installed
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# ~6 min: W6 alone (many rooms at human speed: Tandem, the bare relay and y-websocket, then
+# Tandem with acks). BENCH_ARGS="--w6 300x5x2 --rounds 3" picks the points and rounds.
+bench-crowd: $(VENV)/.installed bench/node/node_modules/.installed
+	$(PY) -m bench.run --only w6 $(BENCH_ARGS)
 
 # ~7 min: real PostgreSQL + redis-server (Debian packages postgresql, redis-server), PostgreSQL
 # vs SQLite, 1-3 instances, a kill loop. BENCH_ARGS=--quick for ~3 min; bench/results/cluster-*.json.

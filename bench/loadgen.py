@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 from . import wire
 
 OnMessage = Callable[["WSClient", bytes, float], None]
+# A "saved" ack: the client, the count it carries, when it arrived.
+OnAck = Callable[["WSClient", int, float], None]
 
 _HANDSHAKE_END = b"\r\n\r\n"
 
@@ -51,6 +53,7 @@ class WSClient(asyncio.Protocol):
         self.port = parts.port or 80
         self.target = parts.path + (f"?{parts.query}" if parts.query else "")
         self.on_message = on_message
+        self.on_ack: OnAck | None = None
         self.tag = tag
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
@@ -236,6 +239,8 @@ class WSClient(asyncio.Protocol):
             self.acked = wire.saved_count(message)
             self.acked_at = now
             self._ack.set()
+            if self.on_ack is not None:
+                self.on_ack(self, self.acked, now)
             return
         self.on_message(self, message, now)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,7 +161,12 @@ def _rate(v: float | None) -> str:
     return "—" if v is None else f"{v:,.0f} updates/s"
 
 
-def targets(summary: Summary, storage: dict[str, Any], w1_workloads: list[str]) -> list[dict]:
+def targets(
+    summary: Summary,
+    storage: dict[str, Any],
+    w1_workloads: list[str],
+    w6_workloads: list[str] | None = None,
+) -> list[dict]:
     out: list[dict[str, Any]] = []
 
     def fig(workload: str, server: str, metric: str) -> Any:
@@ -201,7 +207,47 @@ def targets(summary: Summary, storage: dict[str, Any], w1_workloads: list[str]) 
         add("W5: compacted db ≤ 2× merged state", r, 2, None if r is None else r <= 2)
     kib = fig("W4", TANDEM, "kib_per_connection")
     add("W4: ≤ 40 KiB per idle connection", kib, 40, None if kib is None else kib <= 40)
+    r = _ratio(kib, fig("W4", YWS, "kib_per_connection"))
+    add("W4: KiB per idle connection ≤ y-websocket's", r, 1, None if r is None else r <= 1)
+    _crowd_targets(fig, add, w6_workloads or [])
     return out
+
+
+def _ratio(mine: Any, theirs: Any) -> float | None:
+    ok = isinstance(mine, int | float) and isinstance(theirs, int | float) and theirs
+    return round(mine / theirs, 2) if ok else None
+
+
+def _crowd_targets(
+    fig: Callable[[str, str, str], Any],
+    add: Callable[[str, float | None, float, bool | None], None],
+    w6_workloads: list[str],
+) -> None:
+    """Issue #18's targets: against the relay and y-websocket of the same run."""
+    for w in w6_workloads:
+        if w.endswith(" acks"):
+            missing = fig(w, TANDEM, "acks_missing")
+            add(f"{w}: every edit acked", missing, 0, None if missing is None else missing == 0)
+            continue
+        first = w == w6_workloads[0]
+        if first:
+            r = _ratio(fig(w, TANDEM, "p50_ms"), fig(w, RELAY, "p50_ms"))
+            add(f"{w}: Tandem p50 ≤ 1.5× bare relay p50", r, 1.5, None if r is None else r <= 1.5)
+        r = _ratio(fig(w, TANDEM, "p99_ms"), fig(w, YWS, "p99_ms"))
+        add(f"{w}: Tandem p99 ≤ y-websocket p99", r, 1, None if r is None else r <= 1)
+        delivered = fig(w, TANDEM, "all_delivered")
+        add(f"{w}: every edit delivered", None, 1, delivered)
+        if first:
+            r = _ratio(
+                fig(w, TANDEM, "server_cpu_ms_per_edit"), fig(w, RELAY, "server_cpu_ms_per_edit")
+            )
+            add(f"{w}: CPU per edit ≤ 1.5× bare relay", r, 1.5, None if r is None else r <= 1.5)
+            r = _ratio(
+                fig(w, TANDEM, "kib_per_idle_connection"), fig(w, YWS, "kib_per_idle_connection")
+            )
+            add(
+                f"{w}: KiB per idle connection ≤ y-websocket's", r, 1, None if r is None else r <= 1
+            )
 
 
 def targets_table(items: list[dict[str, Any]]) -> str:

@@ -4,12 +4,13 @@ The room talks to a :class:`Connection` only through its methods (``send``, ``co
 ``acknowledge``, ``deny_edits``, ``close``) and reads ``id``, ``read_only`` and ``subject``; the
 transport supplies a :class:`FrameSink` that really writes to the socket.
 
-Frames queued during one event-loop turn are written together at the end of that turn, in
-one socket write, straight from the loop (no task wake-up per frame): a reader of a busy
-room gets dozens of frames per turn. When the socket's buffer is full the connection is
-*blocked*: frames wait in a bounded outbox while its sender task awaits the drain, so a
-slow reader never blocks the room or the other peers; when the outbox overflows the reader
-is disconnected instead.
+Frames queued during one event-loop turn are written together at the start of the next turn,
+in one socket write per connection, by one callback for every connection that has frames (no
+task wake-up, no callback per connection): a reader of a busy room gets dozens of frames per
+turn. When the socket's buffer is full the connection is *blocked*: frames wait in a bounded
+outbox while a task awaits the drain, so a slow reader never blocks the room or the other
+peers; when the outbox overflows the reader is disconnected instead. That task exists only
+while a connection drains or closes: an idle connection holds no task, event or queue.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+import weakref
 from typing import Protocol
 
 from . import metrics
@@ -28,9 +28,9 @@ from .protocol import encode_permission_denied, encode_saved
 
 log = logging.getLogger("tandem.connection")
 
-CloseSocket = Callable[[int, str], Awaitable[None]]
-
 _ids = itertools.count(1)
+# RFC 6455's "normal closure": what the server says when the client is leaving anyway.
+NORMAL_CLOSURE = 1000
 # Bytes handed to one write at most, so a backlog is written in bounded steps.
 WRITE_CHUNK = 256 * 1024
 
@@ -48,13 +48,80 @@ class FrameSink(Protocol):
     async def drain(self) -> None:
         """Wait until the socket's buffer is below its low-water mark."""
 
+    async def close(self, code: int, reason: str) -> None:
+        """Close the socket with this code and reason (dropping it if the peer does not
+        answer in time)."""
+
+
+class _Turn:
+    """The connections with frames queued in this event-loop turn, flushed by one callback
+    at the start of the next turn (one per loop: tests run several loops in one process)."""
+
+    __slots__ = ("_due", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._due: list[Connection] = []
+
+    def add(self, conn: Connection) -> None:
+        if not self._due:
+            self._loop.call_soon(self._flush)
+        self._due.append(conn)
+
+    def _flush(self) -> None:
+        due, self._due = self._due, []
+        for conn in due:
+            conn._flush()
+
+
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turn] = weakref.WeakKeyDictionary()
+
+
+def _turn() -> _Turn:
+    loop = asyncio.get_running_loop()
+    turn = _turns.get(loop)
+    if turn is None:
+        turn = _turns[loop] = _Turn(loop)
+    return turn
+
 
 class Connection:
+    # Thousands of these live at once: no per-instance dict.
+    __slots__ = (
+        "__weakref__",
+        "_ack_due",
+        "_blocked",
+        "_broken",
+        "_close_request",
+        "_committed",
+        "_draining",
+        "_finished",
+        "_held_acks",
+        "_interrupted",
+        "_outbox",
+        "_outbox_bytes",
+        "_outbox_limit",
+        "_scheduled",
+        "_sender",
+        "_sink",
+        "_told_read_only",
+        "_turn",
+        "_updates_received",
+        "acked",
+        "closed",
+        "doc",
+        "id",
+        "last_sent",
+        "read_only",
+        "remote",
+        "subject",
+        "wants_ack",
+    )
+
     def __init__(
         self,
         doc: str,
         sink: FrameSink,
-        close_socket: CloseSocket,
         *,
         wants_ack: bool = False,
         read_only: bool = False,
@@ -72,21 +139,22 @@ class Connection:
         self._told_read_only = False
         self.remote = remote
         self._sink = sink
-        self._close_socket = close_socket
-        self._loop = asyncio.get_running_loop()
-        self._outbox: deque[bytes] = deque()
+        self._turn = _turn()
+        self._outbox: list[bytes] = []
         self._outbox_bytes = 0
         self._outbox_limit = outbox_limit
-        self._flush_scheduled = False
+        # In this turn's flush already.
+        self._scheduled = False
         # The socket's buffer is full: the sender task drains it, then flushes the outbox.
         self._blocked = False
         # The socket failed under a write: nothing more can be sent.
         self._broken = False
         self._ack_due = False
-        self._ready = asyncio.Event()
         self._close_request: tuple[int, str] | None = None
         self.closed = False
-        self._finished = asyncio.Event()
+        # Resolved once closed; made only for whoever waits.
+        self._finished: asyncio.Future[None] | None = None
+        # Drains a full socket buffer and carries out the close; only while it has to.
         self._sender: asyncio.Task[None] | None = None
         self._draining = False
         self._interrupted = False
@@ -97,7 +165,7 @@ class Connection:
         # The highest message number committed, and those held back from the ack (updates
         # that wait for what they build on: stored only once that arrives).
         self._committed = 0
-        self._held_acks: set[int] = set()
+        self._held_acks: set[int] | None = None
 
     def __repr__(self) -> str:
         return f"<Connection #{self.id} {self.remote} doc={self.doc!r}>"
@@ -124,9 +192,9 @@ class Connection:
             return
         self._outbox.append(frame)
         self._outbox_bytes += len(frame)
-        if not self._flush_scheduled and not self._blocked:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
+        if not self._scheduled and not self._blocked:
+            self._scheduled = True
+            self._turn.add(self)
 
     def count_update(self) -> int:
         """One more update-bearing message from this client; returns its number (what its
@@ -155,27 +223,34 @@ class Connection:
             self.acked = ack
             if self.wants_ack and not self._ack_due and not self._closing():
                 self._ack_due = True
-                self._schedule_flush()
+                if not self._scheduled and not self._blocked:
+                    self._scheduled = True
+                    self._turn.add(self)
 
     def hold_ack(self, count: int) -> None:
         """Message ``count`` is not committed yet, though later ones may be: no ack passes it
         until :meth:`release_ack`."""
+        if self._held_acks is None:
+            self._held_acks = set()
         self._held_acks.add(count)
 
     def release_ack(self, count: int) -> None:
         """Message ``count`` is committed, or refused for good: acks may pass it now."""
-        self._held_acks.discard(count)
+        if self._held_acks is not None:
+            self._held_acks.discard(count)
         self.acknowledge(count)
 
     def close(self, code: int, reason: str = "") -> None:
-        """Ask the sender task to close the socket; what is queued before is dropped."""
+        """Close the socket (in a task of its own); what is queued before is dropped."""
         if self._close_request is None and not self.closed:
             self._close_request = (code, reason)
             metrics.CLOSES.labels(str(int(code))).inc()
             self._drop_outbox()
-            self._ready.set()
-            # A sender stuck draining a peer that does not read would never get to the close.
-            if self._draining and self._sender is not None:
+            if self._sender is None:
+                self._start_sender()
+            elif self._draining:
+                # A sender stuck draining a peer that does not read would never get to the
+                # close.
                 self._interrupted = True
                 self._sender.cancel()
 
@@ -183,14 +258,9 @@ class Connection:
     def outbox_frames(self) -> int:
         return len(self._outbox)
 
-    def _schedule_flush(self) -> None:
-        if not self._flush_scheduled and not self._blocked:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
-
     def _flush(self) -> None:
         """Write what is queued, unless the socket's buffer is full (then the sender drains)."""
-        self._flush_scheduled = False
+        self._scheduled = False
         if self._closing():
             return
         if self._ack_due:
@@ -198,31 +268,39 @@ class Connection:
             frame = encode_saved(self.acked)
             self._outbox.append(frame)
             self._outbox_bytes += len(frame)
-        if self._blocked:
+        if self._blocked or not self._outbox:
             return
         self.last_sent = time.monotonic()
+        sink = self._sink
         try:
             while self._outbox:
-                self._sink.write(self._take_batch())
-                if self._sink.blocked():
+                sink.write(self._take_batch())
+                if sink.blocked():
                     self._blocked = True
-                    self._ready.set()
+                    if self._sender is None:
+                        self._start_sender()
                     return
         except ConnectionError as exc:
             # The peer went away; the receive side sees the close and cleans up.
             log.debug("%r: write failed: %s", self, exc)
             self._broken = True
             self._drop_outbox()
-            self._ready.set()
 
     def _take_batch(self) -> list[bytes]:
         outbox = self._outbox
-        batch = [outbox.popleft()]
-        size = len(batch[0])
-        while outbox and size < WRITE_CHUNK:
-            frame = outbox.popleft()
-            batch.append(frame)
-            size += len(frame)
+        if self._outbox_bytes <= WRITE_CHUNK:
+            batch, self._outbox = outbox, []
+            size = self._outbox_bytes
+        else:
+            size = 0
+            count = 0
+            for frame in outbox:
+                size += len(frame)
+                count += 1
+                if size >= WRITE_CHUNK:
+                    break
+            batch = outbox[:count]
+            del outbox[:count]
         self._outbox_bytes -= size
         traffic = metrics.TRAFFIC
         traffic.messages_out += len(batch)
@@ -230,25 +308,29 @@ class Connection:
         return batch
 
     def _drop_outbox(self) -> None:
-        self._outbox.clear()
+        self._outbox = []
         self._outbox_bytes = 0
         self._ack_due = False
 
-    async def run_sender(self) -> None:
-        """Wait out full socket buffers and carry out the close, until closed."""
-        self._sender = asyncio.current_task()
+    def _start_sender(self) -> None:
+        self._sender = asyncio.get_running_loop().create_task(
+            self._run_sender(), name=f"tandem-send-{self.id}"
+        )
+
+    async def _run_sender(self) -> None:
+        """Wait out a full socket buffer, then flush; carry out the close once asked."""
         try:
             while True:
                 if self._broken:
+                    self._finish()
                     return
                 if self._close_request is not None:
                     code, reason = self._close_request
-                    await self._close_socket(code, reason)
+                    await self._sink.close(code, reason)
+                    self._finish()
                     return
                 if not self._blocked:
-                    self._ready.clear()
-                    await self._ready.wait()
-                    continue
+                    return  # drained and flushed: the connection goes on without a task
                 self._draining = True
                 try:
                     await self._sink.drain()
@@ -256,8 +338,9 @@ class Connection:
                     if not self._interrupted:
                         raise  # a real cancellation, not our own interruption of the drain
                     self._interrupted = False
-                    if self._sender is not None:
-                        self._sender.uncancel()
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
                 finally:
                     self._draining = False
                 self._blocked = False
@@ -265,10 +348,36 @@ class Connection:
         except (ConnectionError, RuntimeError) as exc:
             # The peer went away mid-drain; the receive side sees the close and cleans up.
             log.debug("%r: send failed: %s", self, exc)
+            self._finish()
+        except BaseException:
+            self._finish()
+            raise
         finally:
-            self.closed = True
-            self._drop_outbox()
-            self._finished.set()
+            self._sender = None
+
+    def _finish(self) -> None:
+        self.closed = True
+        self._drop_outbox()
+        if self._finished is not None and not self._finished.done():
+            self._finished.set_result(None)
+
+    async def finish(self, timeout: float) -> None:
+        """The client is gone or going: close the socket if nobody has yet, and wait up to
+        ``timeout`` seconds for that; the connection is closed afterwards whatever happened."""
+        if not self._broken:
+            self.close(NORMAL_CLOSURE, "")
+        sender = self._sender
+        try:
+            if sender is not None:
+                await asyncio.wait_for(asyncio.shield(sender), timeout)
+        except TimeoutError:
+            sender.cancel()  # type: ignore[union-attr]
+        finally:
+            self._finish()
 
     async def wait_closed(self) -> None:
-        await self._finished.wait()
+        if self.closed:
+            return
+        if self._finished is None:
+            self._finished = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._finished)
