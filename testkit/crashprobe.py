@@ -24,6 +24,9 @@ _transact = sqlite.SQLiteStore._transact
 def kind_of(op: WriteOp) -> str:
     parts = getattr(op, "__qualname__", "").split(".")
     method = parts[-3] if len(parts) >= 3 and parts[-2] == "<locals>" else ".".join(parts)
+    if method == "bound":  # writer.bound(work, ...): name the work
+        works = [c.cell_contents for c in op.__closure__ or () if callable(c.cell_contents)]
+        method = getattr(works[0], "__name__", method) if works else method
     return KINDS.get(method, method or "op")
 
 
