@@ -28,9 +28,7 @@ from .search_index import SearchIndexer
 from .security import (
     HOST_POLICY,
     HostPolicy,
-    host_check,
-    origin_check,
-    request_timeout,
+    guard,
     security_headers,
 )
 from .storage import is_postgres, open_store
@@ -54,8 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     # The body limit is for the HTTP API (imports); WebSocket frames have their own cap.
     app = web.Application(
         client_max_size=settings.max_message_size,
-        # The Host check first: a rebinding page gets nothing, not even an Origin verdict.
-        middlewares=[host_check, origin_check, request_timeout],
+        middlewares=[guard],
     )
     app[SETTINGS] = settings
     app[HOST_POLICY] = HostPolicy.for_server(

@@ -102,36 +102,40 @@ def origin_allowed(origin: str, host: str, allowed: tuple[str, ...]) -> bool:
 HOST_POLICY = web.AppKey("host_policy", HostPolicy)
 
 
-@web.middleware
-async def host_check(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _refuse_host(request: web.Request) -> web.Response | None:
     host = request.headers.get(hdrs.HOST)
     # No Host at all is an HTTP/1.0 tool, never a browser page: nothing to rebind.
-    if host is not None and not request.app[HOST_POLICY].allows(host):
-        log.warning("refused %s %s for Host %r", request.method, request.path, host)
-        return web.Response(
-            status=421,
-            text=f"this server does not answer to {host_name(host)!r}: start it with "
-            "--allowed-host NAME or --public-url URL to serve it under that name\n",
-        )
-    return await handler(request)
+    if host is None or request.app[HOST_POLICY].allows(host):
+        return None
+    log.warning("refused %s %s for Host %r", request.method, request.path, host)
+    return web.Response(
+        status=421,
+        text=f"this server does not answer to {host_name(host)!r}: start it with "
+        "--allowed-host NAME or --public-url URL to serve it under that name\n",
+    )
 
 
-@web.middleware
-async def origin_check(request: web.Request, handler: Handler) -> web.StreamResponse:
+def _refuse_origin(request: web.Request) -> web.Response | None:
     origin = request.headers.get("Origin")
     # Requests without an Origin come from non-browser clients: allowed.
-    if origin is not None:
-        allowed = request.app[SETTINGS].allowed_origins
-        if not origin_allowed(origin, request.host, allowed):
-            log.warning("refused %s %s from origin %r", request.method, request.path, origin)
-            return web.Response(status=403, text=f"origin {origin} is not allowed\n")
-    return await handler(request)
+    allowed = request.app[SETTINGS].allowed_origins
+    if origin is None or origin_allowed(origin, request.host, allowed):
+        return None
+    log.warning("refused %s %s from origin %r", request.method, request.path, origin)
+    return web.Response(status=403, text=f"origin {origin} is not allowed\n")
 
 
 @web.middleware
-async def request_timeout(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """An HTTP request must be answered within ``--request-timeout``: its body included. A
-    WebSocket lives on after its handshake (its first message has a deadline of its own)."""
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The Host check (first: a rebinding page gets nothing, not even an Origin verdict), the
+    Origin check, and ``--request-timeout`` for an HTTP request, its body included.
+
+    One middleware, not three: a WebSocket's handler stays suspended inside every middleware
+    for the socket's whole life, one coroutine frame each, for thousands of sockets. A
+    WebSocket has no request timeout (its first message has a deadline of its own)."""
+    refusal = _refuse_host(request) or _refuse_origin(request)
+    if refusal is not None:
+        return refusal
     if request.headers.get(hdrs.UPGRADE, "").lower() == "websocket":
         return await handler(request)
     seconds = request.app[SETTINGS].request_timeout
@@ -170,6 +174,10 @@ def page_csp(host: str) -> str:
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``: headers for every response, whichever handler made it."""
+    if response.status == 101:
+        # A WebSocket's handshake has no body to sniff or render, and its headers live as
+        # long as the socket.
+        return
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     if response.content_type == "text/html" and "Content-Security-Policy" not in headers:

@@ -79,6 +79,11 @@ class WebSocket(web.WebSocketResponse):
         cb = None if self._heartbeat is None else self._on_data_received
         request.protocol.set_parser(self._parser, data_received_cb=cb)
         request.protocol.keep_alive(False)
+        # What the socket no longer needs, held for its whole life otherwise (thousands of
+        # idle sockets): the HTTP parser (aiohttp reads no HTTP once upgraded, and checks for
+        # None where it could) and the writer's masking source (a server never masks).
+        request.protocol._parser = None
+        del writer.get_random_bits
 
     def _close_transport(self) -> None:
         return
