@@ -320,7 +320,10 @@ async def test_a_flood_of_messages_is_cut_off(
 ) -> None:
     ws = await connect(http, strict, "flood")
     for _ in range(100):
-        await ws.send_bytes(p.encode_query_awareness())
+        try:
+            await ws.send_bytes(p.encode_query_awareness())
+        except ConnectionResetError:  # cut off before the last of them was written
+            break
     assert await close_code(ws) == CloseCode.policyViolation
 
 

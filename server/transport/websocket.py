@@ -81,8 +81,13 @@ class WebSocket(web.WebSocketResponse):
         request.protocol.keep_alive(False)
         # What the socket no longer needs, held for its whole life otherwise (thousands of
         # idle sockets): the HTTP parser (aiohttp reads no HTTP once upgraded, and checks for
-        # None where it could) and the writer's masking source (a server never masks).
-        request.protocol._parser = None
+        # None where it could), the queue of parsed HTTP requests (empty from now on: aiohttp
+        # only tests and measures it once upgraded; a tuple, so an append would fail loudly)
+        # and the writer's masking source (a server never masks).
+        http = request.protocol
+        http._parser = None
+        assert not http._messages
+        http._messages = ()
         del writer.get_random_bits
 
     def _close_transport(self) -> None:
