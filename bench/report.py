@@ -154,6 +154,13 @@ def storage_table(storage: dict[str, Any]) -> str:
         f"{kib(default.get('live_bytes_after_shutdown'))} | "
         f"{default.get('log_rows_after_shutdown')} | — | — | {ms(default.get('cold_ms'))} |",
     ]
+    index = default.get("search_index_bytes_after_shutdown")
+    if index:
+        lines += [
+            "",
+            f"Of the compacted database, the search index (its copy of the text, for snippets, "
+            f"and its index) holds {kib(index)}.",
+        ]
     return "\n".join(lines) + stuck
 
 

@@ -44,6 +44,19 @@ def live_bytes(db: Path) -> int | None:
         return None
 
 
+def search_index_bytes(db: Path) -> int | None:
+    """Pages of the search index (the FTS5 table ``doc_search``: its copy of each document's
+    text, for snippets, and its index), from SQLite's ``dbstat``; None where it is missing."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            row = conn.execute(
+                "SELECT SUM(pgsize) FROM dbstat WHERE name LIKE 'doc_search%'"
+            ).fetchone()
+            return None if row[0] is None else int(row[0])
+    except sqlite3.Error:
+        return None
+
+
 def log_rows(db: Path) -> int | None:
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
@@ -130,6 +143,7 @@ async def run(
         default["shutdown_seconds"] = round(server.stop(timeout=cold_timeout), 2)
         default["db_bytes_after_shutdown"] = server.db_bytes()
         default["live_bytes_after_shutdown"] = live_bytes(server.db)
+        default["search_index_bytes_after_shutdown"] = search_index_bytes(server.db)
         default["log_rows_after_shutdown"] = log_rows(server.db)
         colds = []
         for _ in range(cold_samples):
