@@ -72,6 +72,34 @@ def row(page: Page, name: str) -> Locator:
     return page.locator(f'[data-testid=doc-item][data-name="{name}"]')
 
 
+# The rows the page shows now, marked: a refresh replaces every one of them.
+ROWS = "[...document.querySelectorAll('[data-testid=doc-item]')]"
+MARK_ROWS = f"() => {ROWS}.forEach((li) => {{ li.dataset.old = '1' }})"
+ROWS_REPLACED = f"() => {ROWS}.every((li) => !li.dataset.old)"
+
+
+async def test_the_lists_refresh_keeps_the_keyboard_focus_where_it_was(
+    server: ServerProcess, person: NewPerson
+) -> None:
+    names = [unique("focus-a"), unique("focus-b")]
+    for name in names:
+        await make_document(server, name, "text\n")
+    page = await home(await person("Ada"), server)
+
+    await row(page, names[1]).get_by_test_id("doc-duplicate").focus()
+    await page.evaluate(MARK_ROWS)
+    await page.get_by_test_id("refresh").evaluate("(button) => button.click()")  # focus stays put
+    await page.wait_for_function(ROWS_REPLACED)
+    await expect(row(page, names[1]).get_by_test_id("doc-duplicate")).to_be_focused()
+
+    # the periodic and on-return refreshes take the same path
+    await row(page, names[0]).get_by_test_id("doc-link").focus()
+    await page.evaluate(MARK_ROWS)
+    await page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
+    await page.wait_for_function(ROWS_REPLACED)
+    await expect(row(page, names[0]).get_by_test_id("doc-link")).to_be_focused()
+
+
 # --- delete -----------------------------------------------------------------------------------
 
 
@@ -91,7 +119,7 @@ async def test_deleting_from_the_home_page_asks_first_and_cancel_keeps_the_docum
     await expect(page.get_by_test_id("delete-cancel")).to_be_focused()
     await page.keyboard.press("Escape")
     await expect(dialog).to_be_hidden()
-    await expect(page.get_by_test_id("doc-delete")).to_be_focused()  # back on the row's button
+    await expect(row(page, name).get_by_test_id("doc-delete")).to_be_focused()  # back on it
     await row(page, name).get_by_test_id("doc-delete").click()
     await page.get_by_test_id("delete-cancel").click()
     await expect(dialog).to_be_hidden()

@@ -88,6 +88,27 @@ let again = false
 /** @type {string[]} the names the list shows */
 let shownNames = []
 
+// What a row holds that can take the keyboard focus (its link, its action buttons).
+const FOCUSABLE = 'a[href], button, input, [tabindex]'
+
+/** Which control of which row has the focus, so that a re-render can give it back. */
+const focusedControl = () => {
+  const active = document.activeElement
+  if (!(active instanceof HTMLElement) || !list.contains(active)) return null
+  const item = active.closest('li.doc-item')
+  if (!(item instanceof HTMLElement)) return null
+  const index = [...item.querySelectorAll(FOCUSABLE)].indexOf(active)
+  return index < 0 ? null : { name: item.dataset.name ?? '', index }
+}
+
+/** @param {{ name: string, index: number } | null} spot */
+const restoreFocus = (spot) => {
+  if (spot === null) return
+  const item = [...list.children].find((li) => li instanceof HTMLElement && li.dataset.name === spot.name)
+  const control = item?.querySelectorAll(FOCUSABLE)[spot.index]
+  if (control instanceof HTMLElement) control.focus({ preventScroll: true })
+}
+
 const loadDocuments = async () => {
   if (loading) {
     again = true
@@ -107,7 +128,10 @@ const loadDocuments = async () => {
       ? body.documents.filter((/** @type {any} */ d) => d && typeof d.name === 'string')
       : []
     documents.sort((a, b) => (b.updated_at ?? -Infinity) - (a.updated_at ?? -Infinity) || a.name.localeCompare(b.name))
+    // The list refreshes every 15 s: whoever is moving through it by keyboard keeps their place.
+    const spot = focusedControl()
     list.replaceChildren(...documents.map(documentItem))
+    restoreFocus(spot)
     shownNames = documents.map((d) => d.name)
     message.textContent = documents.length === 0 ? 'No documents yet. Open one by name above to create it.' : ''
     message.hidden = documents.length !== 0
