@@ -133,7 +133,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     One middleware, not three: a WebSocket's handler stays suspended inside every middleware
     for the socket's whole life, one coroutine frame each, for thousands of sockets. A
     WebSocket has no request timeout (its first message has a deadline of its own)."""
-    refusal = _refuse_host(request) or _refuse_origin(request)
+    refusal = _refuse_host(request)
+    if refusal is None:
+        refusal = _refuse_origin(request)
     if refusal is not None:
         return refusal
     if request.headers.get(hdrs.UPGRADE, "").lower() == "websocket":
