@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import random
 import statistics
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from pycrdt import Doc, Text
 
-from .. import loadgen, procstat, wire
+from .. import loadgen, wire
 from ..loadgen import WSClient
 from ..servers import Server
+from ..typing_schedule import start_times, type_at_rate
 
 CLIENT_ID_BASE = 1_000_000
 
@@ -127,39 +126,15 @@ async def run(
         concurrency=32,
     )
     await asyncio.sleep(0.5)
-    # Each user types at `rate` edits/s from a random phase; the schedule is a heap.
-    t0 = time.perf_counter() + 0.1
-    period = 1.0 / rate
-    schedule = [(t0 + rng.uniform(0, period), u.index, 0) for u in people]
-    heapq.heapify(schedule)
-    stats.measuring_from = t0 + warmup
-    end_at = t0 + warmup + duration
-    meter: procstat.CpuMeter | None = None
-    gen_cpu0 = 0.0
-    late = 0
-    while schedule:
-        due, index, k = schedule[0]
-        now = time.perf_counter()
-        if meter is None and now >= stats.measuring_from:
-            meter = procstat.CpuMeter(server.pid)
-            gen_cpu0 = loadgen.cpu_seconds()
-        if due > now:
-            await asyncio.sleep(min(due - now, 0.005))
-            continue
-        heapq.heappop(schedule)
-        if now - due > 0.05:
-            late += 1
-        user = people[index]
-        client = clients[index]
-        user.sent_at.append(time.perf_counter())
-        client.write_frames(user.frames[k], update_bearing=1)
-        if k + 1 < edits and due + period < end_at:
-            heapq.heappush(schedule, (due + period, index, k + 1))
-    measured = time.perf_counter() - (meter.wall0 if meter else t0)
-    cpu_share = meter.share() if meter else 0.0
-    cpu_used = meter.seconds() if meter else 0.0
+    start = start_times(warmup)
+    stats.measuring_from = start[1]
+    typed = await type_at_rate(
+        server.pid, people, clients, rate=rate, edits=edits, start=start, duration=duration, rng=rng
+    )
+    measured = typed.measured_seconds
+    cpu_share, cpu_used = typed.server_cpu_share, typed.server_cpu_seconds
+    late, gen_share = typed.late, typed.loadgen_cpu_share
     measured_edits = sum(1 for u in people for t in u.sent_at if t >= stats.measuring_from)
-    gen_share = (loadgen.cpu_seconds() - gen_cpu0) / measured if measured > 0 else 0.0
     sent = sum(len(u.sent_at) for u in people)
     expected = sent * (users - 1)
     stats.expected = expected

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import random
 import statistics
 import time
@@ -23,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import loadgen, procstat, wire
+from .. import loadgen, wire
 from ..loadgen import WSClient
 from ..servers import TANDEMS, Server
+from ..typing_schedule import start_times, type_at_rate
 from .w2_latency import CLIENT_ID_BASE, _author, _encode_user, _end_clock
 
 # Seconds the sockets sit idle after the last join before the RSS is read.
@@ -160,39 +160,22 @@ async def run(
         client.on_ack = on_ack
     await asyncio.sleep(IDLE_SETTLE)
     rss_idle = server.rss()
-    # Each user types at `rate` edits/s from a random phase; the schedule is a heap.
-    t0 = time.perf_counter() + 0.1
-    period = 1.0 / rate
-    schedule = [(t0 + rng.uniform(0, period), u.index, 0) for u in people]
-    heapq.heapify(schedule)
-    tally.measuring_from = t0 + warmup
-    end_at = t0 + warmup + duration
-    meter: procstat.CpuMeter | None = None
-    gen_cpu0 = 0.0
-    late = 0
-    while schedule:
-        due, index, k = schedule[0]
-        now = time.perf_counter()
-        if meter is None and now >= tally.measuring_from:
-            meter = procstat.CpuMeter(server.pid)
-            gen_cpu0 = loadgen.cpu_seconds()
-            if on_measuring is not None:
-                on_measuring()
-        if due > now:
-            await asyncio.sleep(min(due - now, 0.005))
-            continue
-        heapq.heappop(schedule)
-        if now - due > 0.05:
-            late += 1
-        user = people[index]
-        user.sent_at.append(now)
-        clients[index].write_frames(user.frames[k], update_bearing=1)
-        if k + 1 < edits and due + period < end_at:
-            heapq.heappush(schedule, (due + period, index, k + 1))
-    measured = time.perf_counter() - (meter.wall0 if meter else t0)
-    cpu_share = meter.share() if meter else 0.0
-    cpu_used = meter.seconds() if meter else 0.0
-    gen_share = (loadgen.cpu_seconds() - gen_cpu0) / measured if measured > 0 else 0.0
+    start = start_times(warmup)
+    tally.measuring_from = start[1]
+    typed = await type_at_rate(
+        server.pid,
+        people,
+        clients,
+        rate=rate,
+        edits=edits,
+        start=start,
+        duration=duration,
+        rng=rng,
+        on_measuring=on_measuring,
+    )
+    measured = typed.measured_seconds
+    cpu_share, cpu_used = typed.server_cpu_share, typed.server_cpu_seconds
+    late, gen_share = typed.late, typed.loadgen_cpu_share
     measured_edits = sum(1 for u in people for t in u.sent_at if t >= tally.measuring_from)
     sent = sum(len(u.sent_at) for u in people)
     tally.expected = sent * (users - 1)
