@@ -206,8 +206,14 @@ const modal = (dialog, fallbackFocus) => {
       dialog.showModal()
       first.focus()
     },
+    /** @return {Promise<void>} once the focus is back out (the close event comes a task later):
+     *  whatever moves the focus after a dialog's work must wait for it */
     close () {
-      dialog.close()
+      if (!dialog.open) return Promise.resolve()
+      return new Promise((resolve) => {
+        dialog.addEventListener('close', () => resolve(), { once: true })
+        dialog.close()
+      })
     }
   }
 }
@@ -290,7 +296,7 @@ export const setupDuplicateDialog = ({ token, done, before = async () => {}, fal
       await before()
       const copy = await duplicateDocument({ name: source, to, token, fetch: fetchImpl })
       busy = false
-      box.close()
+      await box.close()
       await done(copy, source)
     } catch (failure) {
       showError(duplicateErrorMessage(failure, to))
@@ -366,7 +372,7 @@ export const setupDeleteDialog = ({ token, done, fallbackFocus = () => null, fet
     try {
       await deleteDocument({ name, token, fetch: fetchImpl })
       busy = false
-      box.close()
+      await box.close()
       await done(name)
     } catch (failure) {
       const status = /** @type {{ status?: unknown }} */ (failure)?.status
