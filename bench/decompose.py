@@ -16,6 +16,7 @@ import asyncio
 import json
 import statistics
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ STEPS: tuple[tuple[str, str], ...] = (
 WITHOUT_SCRIPT = Path(__file__).parent / "peers" / "tandem_without.py"
 
 
+@dataclass(eq=False)  # hashable by identity, as Server is
 class Without(servers.Server):
     """Tandem started through ``tandem_without.py`` with ``TANDEM_WITHOUT=parts``."""
 
@@ -52,8 +54,9 @@ class Without(servers.Server):
 async def one(kind: str, parts: str, args: argparse.Namespace) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         if kind == servers.TANDEM:
-            server: servers.Server = Without(kind, Path(tmp), servers.tandem_limit_args())
-            server.parts = parts  # type: ignore[attr-defined]
+            server: servers.Server = Without(
+                kind, Path(tmp), servers.tandem_limit_args(), parts=parts
+            )
         else:
             server = servers.Server(kind, Path(tmp))
         server.start()
